@@ -1,0 +1,351 @@
+//! `config/vmcp.toml`: the gateway's own settings, in the seed's sections.
+//!
+//! Every key has a default, so an absent file means "the built-in default".
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::{ConfigError, parse_size};
+
+/// The file as written on disk.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGatewayFile {
+    #[serde(default)]
+    pub vmcp: RawVmcp,
+    #[serde(default)]
+    pub gateway: RawGateway,
+    #[serde(default)]
+    pub cache: RawCache,
+    #[serde(default)]
+    pub logging: RawLogging,
+    #[serde(default)]
+    pub monitoring: RawMonitoring,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVmcp {
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    #[serde(default)]
+    pub transports: RawTransports,
+    /// Largest accepted message, e.g. `"4MiB"` or a number of bytes.
+    pub max_message_size: Option<toml::Value>,
+    /// Default per-request timeout toward backends, seconds.
+    pub request_timeout: Option<f64>,
+    /// How long `initialize` waits for backends still starting, seconds.
+    pub startup_timeout: Option<f64>,
+    /// Grace between SIGTERM and SIGKILL for children, seconds.
+    pub shutdown_grace: Option<f64>,
+    /// Registry file; default `registry/servers.json` under the home.
+    pub servers_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransports {
+    #[serde(default)]
+    pub stdio: RawStdio,
+    #[serde(default)]
+    pub http: RawHttp,
+    #[serde(default)]
+    pub websocket: RawWebSocket,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStdio {
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub enabled: Option<bool>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebSocket {
+    pub enabled: Option<bool>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    pub enabled: Option<bool>,
+    pub ttl: Option<f64>,
+    pub max_size: Option<toml::Value>,
+    pub backend: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogging {
+    pub level: Option<String>,
+    pub file: Option<String>,
+    pub max_size: Option<toml::Value>,
+    pub backup_count: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMonitoring {
+    pub metrics_enabled: Option<bool>,
+    pub health_check_interval: Option<f64>,
+    pub prometheus_port: Option<u16>,
+}
+
+/// The Streamable HTTP (and legacy SSE) front.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpFront {
+    pub enabled: bool,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSocketFront {
+    pub enabled: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    pub ttl_secs: f64,
+    pub max_size: u64,
+    pub backend: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggingConfig {
+    pub level: String,
+    pub file: Option<PathBuf>,
+    pub max_size: u64,
+    pub backup_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitoringConfig {
+    pub metrics_enabled: bool,
+    pub health_check_interval_secs: f64,
+    pub prometheus_port: Option<u16>,
+}
+
+/// The validated, immutable gateway settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayConfig {
+    /// The file it came from, if any.
+    pub source: Option<PathBuf>,
+    pub stdio_enabled: bool,
+    pub http: HttpFront,
+    pub websocket: WebSocketFront,
+    pub max_message_size: usize,
+    pub request_timeout_secs: f64,
+    pub startup_timeout_secs: f64,
+    pub shutdown_grace_secs: f64,
+    pub servers_file: Option<PathBuf>,
+    pub cache: CacheConfig,
+    pub logging: LoggingConfig,
+    pub monitoring: MonitoringConfig,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self::from_raw(Path::new("<default>"), RawGatewayFile::default()).expect("defaults are valid")
+    }
+}
+
+impl GatewayConfig {
+    /// Read and validate `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(ConfigError::new(path, None, format!("cannot read: {e}"))),
+        }
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let raw: RawGatewayFile = toml::from_str(text).map_err(|e| {
+            let place = e.span().map(|span| line_col(text, span.start));
+            ConfigError::new(path, place, e.message().to_owned())
+        })?;
+        let mut cfg = Self::from_raw(path, raw)?;
+        cfg.source = Some(path.to_owned());
+        Ok(cfg)
+    }
+
+    pub fn from_raw(path: &Path, raw: RawGatewayFile) -> Result<Self, ConfigError> {
+        let err = |place: &str, msg: String| ConfigError::new(path, Some(place.to_owned()), msg);
+        let size = |v: &Option<toml::Value>, default: u64, place: &str| -> Result<u64, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(toml::Value::Integer(n)) if *n > 0 => Ok(*n as u64),
+                Some(toml::Value::String(s)) => parse_size(s).map_err(|m| err(place, m)),
+                Some(other) => Err(err(place, format!("expected a size like \"4MiB\", got {other}"))),
+            }
+        };
+        let secs = |v: Option<f64>, default: f64, place: &str| -> Result<f64, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(x) if x > 0.0 && x.is_finite() => Ok(x),
+                Some(x) => Err(err(place, format!("expected a positive number of seconds, got {x}"))),
+            }
+        };
+        let g = &raw.gateway;
+        let path_value = g.transports.http.path.clone().unwrap_or_else(|| "/mcp".into());
+        if !path_value.starts_with('/') {
+            return Err(err(
+                "gateway.transports.http.path",
+                format!("must start with `/` (got `{path_value}`)"),
+            ));
+        }
+        let level = raw.logging.level.clone().unwrap_or_else(|| "info".into()).to_ascii_lowercase();
+        if !["trace", "debug", "info", "warn", "warning", "error"].contains(&level.as_str()) {
+            return Err(err(
+                "logging.level",
+                format!("unknown level `{level}` (expected trace, debug, info, warn or error)"),
+            ));
+        }
+        let max_message_size = size(&g.max_message_size, 4 << 20, "gateway.max_message_size")?;
+        if max_message_size < 1024 {
+            return Err(err("gateway.max_message_size", "must be at least 1KiB".into()));
+        }
+        Ok(Self {
+            source: None,
+            stdio_enabled: g.transports.stdio.enabled.unwrap_or(true),
+            http: HttpFront {
+                enabled: g.transports.http.enabled.unwrap_or(false),
+                host: g.transports.http.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
+                port: g.transports.http.port.unwrap_or(3000),
+                path: path_value,
+            },
+            websocket: WebSocketFront {
+                enabled: g.transports.websocket.enabled.unwrap_or(false),
+                host: g.transports.websocket.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
+                port: g.transports.websocket.port.unwrap_or(3001),
+            },
+            max_message_size: max_message_size as usize,
+            request_timeout_secs: secs(g.request_timeout, 30.0, "gateway.request_timeout")?,
+            startup_timeout_secs: secs(g.startup_timeout, 15.0, "gateway.startup_timeout")?,
+            shutdown_grace_secs: secs(g.shutdown_grace, 3.0, "gateway.shutdown_grace")?,
+            servers_file: g.servers_file.as_ref().map(PathBuf::from),
+            cache: CacheConfig {
+                enabled: raw.cache.enabled.unwrap_or(true),
+                ttl_secs: secs(raw.cache.ttl, 300.0, "cache.ttl")?,
+                max_size: size(&raw.cache.max_size, 100 << 20, "cache.max_size")?,
+                backend: raw.cache.backend.clone().unwrap_or_else(|| "memory".into()),
+            },
+            logging: LoggingConfig {
+                level: if level == "warning" { "warn".into() } else { level },
+                file: raw.logging.file.as_ref().map(PathBuf::from),
+                max_size: size(&raw.logging.max_size, 10 << 20, "logging.max_size")?,
+                backup_count: raw.logging.backup_count.unwrap_or(5),
+            },
+            monitoring: MonitoringConfig {
+                metrics_enabled: raw.monitoring.metrics_enabled.unwrap_or(true),
+                health_check_interval_secs: secs(
+                    raw.monitoring.health_check_interval,
+                    30.0,
+                    "monitoring.health_check_interval",
+                )?,
+                prometheus_port: raw.monitoring.prometheus_port,
+            },
+        })
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+    format!("{line}:{col}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_file_validates() {
+        let text = r#"
+[vmcp]
+version = "1.0.0"
+[gateway.transports.stdio]
+enabled = true
+[gateway.transports.http]
+enabled = true
+port = 3000
+host = "127.0.0.1"
+[gateway.transports.websocket]
+enabled = false
+port = 3001
+[cache]
+enabled = true
+ttl = 300
+max_size = "100MB"
+backend = "memory"
+[logging]
+level = "INFO"
+file = "~/.vmcp/logs/vmcp.log"
+max_size = "10MB"
+backup_count = 5
+[monitoring]
+metrics_enabled = true
+health_check_interval = 30
+prometheus_port = 9090
+"#;
+        let cfg = GatewayConfig::parse(Path::new("vmcp.toml"), text).unwrap();
+        assert!(cfg.http.enabled);
+        assert_eq!(cfg.http.host, "127.0.0.1");
+        assert_eq!(cfg.cache.max_size, 100 << 20);
+        assert_eq!(cfg.logging.level, "info");
+    }
+
+    #[test]
+    fn defaults_bind_loopback() {
+        let cfg = GatewayConfig::default();
+        assert_eq!(cfg.http.host, "127.0.0.1");
+        assert_eq!(cfg.websocket.host, "127.0.0.1");
+        assert!(!cfg.http.enabled);
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let cases = [
+            ("[gateway]\nmax_mesage_size = 1\n", "2:1", "unknown field"),
+            ("[logging]\nlevel = \"loud\"\n", "logging.level", "unknown level"),
+            (
+                "[gateway]\nmax_message_size = \"4 parsecs\"\n",
+                "gateway.max_message_size",
+                "unknown size unit",
+            ),
+            (
+                "[gateway.transports.http]\npath = \"mcp\"\n",
+                "gateway.transports.http.path",
+                "must start with",
+            ),
+            ("[gateway\n", "1:", ""),
+        ];
+        for (text, place, msg) in cases {
+            let e = GatewayConfig::parse(Path::new("vmcp.toml"), text).unwrap_err();
+            assert!(e.place.as_deref().unwrap_or("").starts_with(place), "{text}: {:?}", e.place);
+            assert!(e.message.contains(msg), "{text}: {}", e.message);
+        }
+    }
+}

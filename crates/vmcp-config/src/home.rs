@@ -1,0 +1,52 @@
+//! The vMCP home directory (`VMCP_HOME`, default `~/.vmcp`) and where each file lives in it.
+
+use std::path::{Path, PathBuf};
+
+/// The seed's layout under one root directory.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// `VMCP_HOME` if set, else `$HOME/.vmcp`, else `./.vmcp`.
+    pub fn from_env() -> Self {
+        if let Some(root) = std::env::var_os("VMCP_HOME").filter(|v| !v.is_empty()) {
+            return Self::at(root);
+        }
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        Self::at(home.join(".vmcp"))
+    }
+
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("config/vmcp.toml")
+    }
+    pub fn servers_file(&self) -> PathBuf {
+        self.root.join("registry/servers.json")
+    }
+    pub fn personas_dir(&self) -> PathBuf {
+        self.root.join("config/personas")
+    }
+    pub fn repositories_file(&self) -> PathBuf {
+        self.root.join("config/repositories.json")
+    }
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+    pub fn installed_dir(&self) -> PathBuf {
+        self.root.join("installed/servers")
+    }
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+}
