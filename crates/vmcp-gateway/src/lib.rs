@@ -1,1 +1,27 @@
-//! placeholder
+//! The vMCP gateway: one MCP endpoint in front of many MCP servers.
+//!
+//! A client message enters through a front (`front::stdio`), becomes a `Message`, and runs
+//! through `dispatch`: era check, then a local answer (`initialize`, `server/discover`, `ping`),
+//! a list fan-out (`lists`), a routed request (`route`, via the `catalog` and `policy`), or a
+//! vMCP method (`ext`). Requests reach backends through `upstream`; what backends send on their
+//! own comes back through `relay`. See ARCHITECTURE.md.
+
+pub mod capabilities;
+pub mod catalog;
+pub mod dispatch;
+mod era;
+pub mod ext;
+pub mod front;
+pub mod gateway;
+pub mod lists;
+pub mod naming;
+pub mod policy;
+mod relay;
+pub mod route;
+pub mod session;
+mod stats;
+pub mod upstream;
+pub mod uri_template;
+
+pub use gateway::Gateway;
+pub use policy::Caller;

@@ -1,0 +1,49 @@
+//! Bridging between a client's era and a backend's era, on params going in and results coming out.
+//!
+//! - toward a modern backend, every request carries the modern `_meta` (the client's own when it
+//!   is modern; vMCP adds it for a legacy client, with that client's capabilities);
+//! - toward a legacy backend, the modern-only `_meta` keys are removed;
+//! - toward a modern client, every result carries `resultType` (`complete` unless the backend
+//!   said otherwise).
+//!
+//! Nothing is copied when nothing changes.
+
+use std::borrow::Cow;
+
+use vmcp_protocol::splice::{self, Op};
+use vmcp_protocol::{Era, meta};
+
+use crate::session::Session;
+use crate::upstream::Upstream;
+
+/// The capabilities vMCP relays for, used when no client is behind a request.
+const GATEWAY_CAPABILITIES: &str = r#"{"sampling":{},"elicitation":{},"roots":{"listChanged":true}}"#;
+
+/// Params as the backend's era wants them. `None` in, `None` out unless the backend is modern.
+pub fn to_backend<'a>(
+    params: Option<&'a str>,
+    up: &Upstream,
+    session: Option<&Session>,
+) -> Option<Cow<'a, str>> {
+    match up.era() {
+        Some(Era::Modern) => {
+            if meta::request_version(params).is_some() && meta::request_capabilities(params).is_some() {
+                return params.map(Cow::Borrowed);
+            }
+            let caps = session.and_then(|s| s.info().capabilities).map(|c| c.get().to_owned());
+            Some(Cow::Owned(meta::add_modern(params, caps.as_deref().unwrap_or(GATEWAY_CAPABILITIES))))
+        }
+        _ => params.map(|p| meta::strip_modern(p).map_or(Cow::Borrowed(p), Cow::Owned)),
+    }
+}
+
+/// A result as the client's era wants it.
+pub fn to_client<'a>(result: &'a str, session: &Session) -> Cow<'a, str> {
+    if session.era() == Some(Era::Modern)
+        && splice::get(result, "resultType").is_none()
+        && let Some(edited) = splice::edit_object(result, &[("resultType", Op::Default("\"complete\""))])
+    {
+        return Cow::Owned(edited);
+    }
+    Cow::Borrowed(result)
+}

@@ -1,0 +1,77 @@
+//! The stdio front: one client on the gateway's stdin/stdout, newline-delimited JSON.
+//!
+//! Invariants: stdout carries protocol messages only (logs go to stderr); a malformed or
+//! oversized line gets an error and the connection keeps working; stdin EOF ends the session,
+//! cancelling what it had in flight.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::codec::FramedRead;
+use vmcp_protocol::{Frame, LineCodec, ParseError};
+
+use crate::dispatch;
+use crate::gateway::Gateway;
+use crate::policy::Caller;
+
+/// How many requests one client may have in flight before vMCP stops reading its input.
+const MAX_IN_FLIGHT: usize = 1024;
+
+/// Serve one client over the given streams until its input ends.
+pub async fn serve<R, W>(gw: Arc<Gateway>, caller: Caller, input: R, output: W)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel::<String>(1024);
+    let session = gw.open_session(caller, tx);
+    let writer = tokio::spawn(write_loop(output, rx));
+    let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let max = gw.cfg.max_message_size;
+    let mut frames = FramedRead::with_capacity(input, LineCodec::new(max), 64 * 1024);
+    while let Some(frame) = frames.next().await {
+        let Ok(permit) = limit.clone().acquire_owned().await else { break };
+        match frame {
+            Ok(Frame::Line(line)) => dispatch::accept(&gw, &session, &line, permit),
+            Ok(Frame::TooLarge { len }) => {
+                tracing::warn!(
+                    session = session.id,
+                    "client sent a message of {len} bytes, over the limit of {max}"
+                );
+                session.send(dispatch::frame_error(&ParseError::TooLarge { len, max })).await;
+            }
+            Err(e) => {
+                tracing::warn!(session = session.id, "reading stdin failed: {e}");
+                break;
+            }
+        }
+    }
+    tracing::debug!(session = session.id, "client closed its input");
+    gw.close_session(&session);
+    drop(session);
+    let _ = writer.await;
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(output: W, mut rx: mpsc::Receiver<String>) {
+    let mut out = BufWriter::with_capacity(64 * 1024, output);
+    while let Some(line) = rx.recv().await {
+        if write_line(&mut out, &line).await.is_err() {
+            return;
+        }
+        while let Ok(more) = rx.try_recv() {
+            if write_line(&mut out, &more).await.is_err() {
+                return;
+            }
+        }
+        if out.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_line<W: AsyncWrite + Unpin>(out: &mut W, line: &str) -> std::io::Result<()> {
+    out.write_all(line.as_bytes()).await?;
+    out.write_all(b"\n").await
+}

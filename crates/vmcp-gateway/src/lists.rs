@@ -1,0 +1,295 @@
+//! The four lists (`tools/list`, `prompts/list`, `resources/list`, `resources/templates/list`):
+//! fetching a server's full lists for the catalog, and answering a client by fanning out to the
+//! backends and merging their pages.
+//!
+//! Merge order is deterministic: servers in file order, each server's items in its own order.
+//! The cursor handed to the client is composite and opaque: for each server that has more, the
+//! backend's own `nextCursor`; none is ever dropped. A backend that fails is left out of that
+//! page (fail-open) and logged; it never breaks the list for the others.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::future::join_all;
+use vmcp_protocol::splice::{self, Op};
+use vmcp_protocol::{ErrorCode, RpcError};
+
+use crate::catalog::ServerItems;
+use crate::era;
+use crate::gateway::{Gateway, Mounted};
+use crate::policy::{Kind, Policy, Subject};
+use crate::session::Session;
+use crate::upstream::Upstream;
+
+/// Which list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum List {
+    Tools,
+    Prompts,
+    Resources,
+    Templates,
+}
+
+impl List {
+    pub fn from_method(method: &str) -> Option<Self> {
+        Some(match method {
+            "tools/list" => Self::Tools,
+            "prompts/list" => Self::Prompts,
+            "resources/list" => Self::Resources,
+            "resources/templates/list" => Self::Templates,
+            _ => return None,
+        })
+    }
+
+    pub fn method(self) -> &'static str {
+        match self {
+            Self::Tools => "tools/list",
+            Self::Prompts => "prompts/list",
+            Self::Resources => "resources/list",
+            Self::Templates => "resources/templates/list",
+        }
+    }
+
+    /// The array member of the result.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Tools => "tools",
+            Self::Prompts => "prompts",
+            Self::Resources => "resources",
+            Self::Templates => "resourceTemplates",
+        }
+    }
+
+    /// The member that identifies an item.
+    fn id_key(self) -> &'static str {
+        match self {
+            Self::Tools | Self::Prompts => "name",
+            Self::Resources => "uri",
+            Self::Templates => "uriTemplate",
+        }
+    }
+
+    fn capability(self) -> &'static str {
+        match self {
+            Self::Tools => "tools",
+            Self::Prompts => "prompts",
+            Self::Resources | Self::Templates => "resources",
+        }
+    }
+
+    fn policy_kind(self) -> Kind {
+        match self {
+            Self::Tools => Kind::Tool,
+            Self::Prompts => Kind::Prompt,
+            Self::Resources | Self::Templates => Kind::Resource,
+        }
+    }
+}
+
+const MAX_PAGES: usize = 1000;
+
+/// Fetch every page of every list the server declares, keeping only the identifying names.
+pub async fn fetch_items(up: &Upstream) -> ServerItems {
+    let mut items = ServerItems::default();
+    let Some(hs) = up.handshake() else { return items };
+    for list in [List::Tools, List::Prompts, List::Resources, List::Templates] {
+        if !hs.has(list.capability()) {
+            continue;
+        }
+        let names = match fetch_names(up, list).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(server = %up.id(), "{} failed: {e}", list.method());
+                continue;
+            }
+        };
+        match list {
+            List::Tools => items.tools = names,
+            List::Prompts => items.prompts = names,
+            List::Resources => items.resources = names,
+            List::Templates => items.templates = names,
+        }
+    }
+    items
+}
+
+async fn fetch_names(up: &Upstream, list: List) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    let timeout = std::time::Duration::from_secs_f64(up.spec.timeout_secs);
+    for _ in 0..MAX_PAGES {
+        let params = match &cursor {
+            Some(c) => format!(r#"{{"cursor":{}}}"#, splice::quote(c)),
+            None => "{}".to_owned(),
+        };
+        let params = era::to_backend(Some(&params), up, None);
+        let reply = up
+            .request(up.next_id(), list.method(), params.as_deref(), None, timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        let result = reply.result.as_deref().map(|r| r.get()).ok_or_else(|| {
+            reply.error.as_deref().map_or_else(|| "no result".to_owned(), |e| e.get().to_owned())
+        })?;
+        for item in splice::get(result, list.key()).and_then(splice::elements).unwrap_or_default() {
+            if let Some(name) = splice::get(item, list.id_key()).and_then(splice::as_str) {
+                names.push(name.into_owned());
+            }
+        }
+        cursor = splice::get(result, "nextCursor").and_then(splice::as_str).map(|c| c.into_owned());
+        if cursor.is_none() {
+            break;
+        }
+    }
+    Ok(names)
+}
+
+/// Answer a client's list request: fan out, merge, paginate. Returns the result object text.
+pub async fn answer(
+    gw: &Gateway,
+    session: &Session,
+    list: List,
+    params: Option<&str>,
+) -> Result<String, RpcError> {
+    let mounts = gw.mounts();
+    let wanted: Vec<(usize, Option<String>)> = match params.and_then(|p| splice::get(p, "cursor")) {
+        Some(raw) => {
+            let cursor = splice::as_str(raw).ok_or_else(|| invalid_cursor("not a string"))?;
+            let map = decode_cursor(&cursor)?;
+            map.into_iter()
+                .filter_map(|(id, c)| {
+                    mounts.servers.iter().position(|m| m.spec.id == id).map(|i| (i, Some(c)))
+                })
+                .collect()
+        }
+        None => mounts
+            .servers
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.up.handshake().is_some_and(|h| h.has(list.capability())))
+            .map(|(i, _)| (i, None))
+            .collect(),
+    };
+    let pages = join_all(
+        wanted.iter().map(|(i, cursor)| page(&mounts.servers[*i], list, params, cursor.as_deref(), session)),
+    )
+    .await;
+    let mut out =
+        String::with_capacity(pages.iter().map(|p| p.as_ref().map_or(0, |p| p.0.len())).sum::<usize>() + 64);
+    out.push('{');
+    out.push_str(&splice::quote(list.key()));
+    out.push_str(":[");
+    let mut first = true;
+    let mut next = BTreeMap::new();
+    for ((i, _), page) in wanted.iter().zip(pages) {
+        let Some((result, next_cursor)) = page else { continue };
+        let m = &mounts.servers[*i];
+        for item in splice::get(&result, list.key()).and_then(splice::elements).unwrap_or_default() {
+            let Some(id) = splice::get(item, list.id_key()).and_then(splice::as_str) else { continue };
+            if !Policy::visible(
+                &session.caller,
+                Subject { server: &m.spec.id, kind: list.policy_kind(), name: &id },
+            ) {
+                continue;
+            }
+            let exposed = match list {
+                List::Tools => mounts.catalog.exposed_tool(*i, &id),
+                List::Prompts => mounts.catalog.exposed_prompt(*i, &id),
+                List::Resources | List::Templates => Some(id.clone().into_owned()),
+            };
+            let Some(exposed) = exposed else { continue };
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            if exposed == id {
+                out.push_str(item);
+            } else {
+                let renamed = splice::edit_object(item, &[("name", Op::Replace(&splice::quote(&exposed)))]);
+                out.push_str(renamed.as_deref().unwrap_or(item));
+            }
+        }
+        if let Some(c) = next_cursor {
+            next.insert(m.spec.id.clone(), c);
+        }
+    }
+    out.push(']');
+    if !next.is_empty() {
+        out.push_str(",\"nextCursor\":");
+        out.push_str(&splice::quote(&encode_cursor(&next)));
+    }
+    out.push('}');
+    Ok(out)
+}
+
+/// One backend's page: its result text and its `nextCursor`. `None` when it failed (logged).
+async fn page(
+    m: &Arc<Mounted>,
+    list: List,
+    client_params: Option<&str>,
+    cursor: Option<&str>,
+    session: &Session,
+) -> Option<(String, Option<String>)> {
+    let base = client_params.unwrap_or("{}");
+    let params = match cursor {
+        Some(c) => splice::edit_object(base, &[("cursor", Op::Set(&splice::quote(c)))]),
+        None => splice::edit_object(base, &[("cursor", Op::Remove)]),
+    }?;
+    let params = era::to_backend(Some(&params), &m.up, Some(session));
+    let started = Instant::now();
+    let timeout = std::time::Duration::from_secs_f64(m.spec.timeout_secs);
+    let reply = m.up.request(m.up.next_id(), list.method(), params.as_deref(), None, timeout).await;
+    let ok = matches!(&reply, Ok(r) if r.result.is_some());
+    m.stats.record(started.elapsed(), ok);
+    match reply {
+        Ok(msg) => match msg.result {
+            Some(result) => {
+                let result = result.get().to_owned();
+                let next =
+                    splice::get(&result, "nextCursor").and_then(splice::as_str).map(|c| c.into_owned());
+                Some((result, next))
+            }
+            None => {
+                let err = msg.error.as_deref().map_or("", |e| e.get());
+                tracing::warn!(server = %m.spec.id, "{} failed, left out of the merged list: {err}", list.method());
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!(server = %m.spec.id, "{} failed, left out of the merged list: {e}", list.method());
+            None
+        }
+    }
+}
+
+fn invalid_cursor(why: &str) -> RpcError {
+    RpcError::new(ErrorCode::InvalidParams, format!("invalid cursor: {why}"))
+}
+
+/// `vmcp1.` + base64url(JSON object of server id -> backend cursor).
+pub fn encode_cursor(next: &BTreeMap<String, String>) -> String {
+    let json = serde_json::to_string(next).unwrap_or_default();
+    format!("vmcp1.{}", URL_SAFE_NO_PAD.encode(json))
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<BTreeMap<String, String>, RpcError> {
+    let body = cursor.strip_prefix("vmcp1.").ok_or_else(|| invalid_cursor("not issued by this gateway"))?;
+    let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|_| invalid_cursor("not base64"))?;
+    serde_json::from_slice(&bytes).map_err(|_| invalid_cursor("corrupt"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let map = BTreeMap::from([("a".to_owned(), "c1".to_owned()), ("b".to_owned(), "x\"y".to_owned())]);
+        assert_eq!(decode_cursor(&encode_cursor(&map)).unwrap(), map);
+        for bad in ["", "abc", "vmcp1.!!!", "vmcp1.bm90IGpzb24"] {
+            assert_eq!(decode_cursor(bad).unwrap_err().code, -32602, "{bad}");
+        }
+    }
+}

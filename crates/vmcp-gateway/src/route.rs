@@ -1,0 +1,234 @@
+//! Requests that belong to one server: find the owner, check policy, adapt, forward, answer.
+//!
+//! `tools/call` and `prompts/get` route by name, `resources/read`, `resources/subscribe` and
+//! `resources/unsubscribe` by URI, `completion/complete` by its `ref`. The request reaches the
+//! backend with only what must change rewritten: the name (when vMCP qualified it), the progress
+//! token (so progress finds its way back), and the era's `_meta`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vmcp_protocol::splice::{self, Op};
+use vmcp_protocol::{ErrorCode, RpcError};
+
+use crate::catalog::Miss;
+use crate::era;
+use crate::gateway::{Gateway, Mounted};
+use crate::policy::{Kind, Policy, Subject};
+use crate::session::Session;
+use crate::upstream::{Origin, UpstreamError};
+
+/// A backend's answer, or vMCP's own error.
+pub enum Reply {
+    /// Raw `result` text, already adapted to the client's era.
+    Result(String),
+    /// Raw `error` object from the backend, passed through unchanged.
+    BackendError(String),
+}
+
+/// A member path to rewrite and the backend's own name to put there.
+type Rename = (&'static [&'static str], String);
+
+/// The owner of a request and the params to send it.
+struct Routed<'a> {
+    mounted: Arc<Mounted>,
+    params: Cow<'a, str>,
+}
+
+pub async fn forward(
+    gw: &Gateway,
+    session: &Arc<Session>,
+    method: &str,
+    params: Option<&str>,
+) -> Result<Reply, RpcError> {
+    let routed = resolve(gw, session, method, params)?;
+    let m = routed.mounted;
+    if !m.up.is_ready() {
+        return Err(unavailable(&m));
+    }
+    let id = m.up.next_id();
+    // Progress: the backend sees vMCP's request id as the token and gives it back in its
+    // notifications, which `relay` maps to this client's own token.
+    let progress_token = splice::get_path(&routed.params, &["_meta", "progressToken"]).map(str::to_owned);
+    let params = match &progress_token {
+        Some(_) => Cow::Owned(
+            splice::edit_path(&routed.params, &["_meta", "progressToken"], Op::Replace(&id.to_string()))
+                .unwrap_or_else(|| routed.params.clone().into_owned()),
+        ),
+        None => routed.params,
+    };
+    let params = era::to_backend(Some(&params), &m.up, Some(session));
+    let origin = Origin {
+        session: session.id,
+        progress_token: progress_token.and_then(|t| serde_json::value::RawValue::from_string(t).ok()),
+    };
+    let timeout = Duration::from_secs_f64(m.spec.timeout_secs);
+    let started = Instant::now();
+    let reply = m.up.request(id, method, params.as_deref(), Some(origin), timeout).await;
+    m.stats.record(started.elapsed(), matches!(&reply, Ok(r) if r.result.is_some()));
+    let msg = reply.map_err(|e| upstream_error(&e))?;
+    if let Some(result) = msg.result.as_deref() {
+        let result = result.get();
+        if crate::relay::needs_bridge(result, session) {
+            return crate::relay::bridge_input_required(gw, session, &m, method, params.as_deref(), result)
+                .await;
+        }
+        track_subscription(gw, session, &m, method, params.as_deref());
+        return Ok(Reply::Result(era::to_client(result, session).into_owned()));
+    }
+    Ok(Reply::BackendError(msg.error.as_deref().map_or_else(|| "{}".to_owned(), |e| e.get().to_owned())))
+}
+
+fn resolve<'a>(
+    gw: &Gateway,
+    session: &Session,
+    method: &str,
+    params: Option<&'a str>,
+) -> Result<Routed<'a>, RpcError> {
+    let mounts = gw.mounts();
+    let p = params.ok_or_else(|| invalid(format!("{method} needs params")))?;
+    let (server, kind, name, rename): (usize, Kind, String, Option<Rename>) = match method {
+        "tools/call" | "prompts/get" => {
+            let name = str_at(p, &["name"]).ok_or_else(|| invalid(format!("{method} needs a `name`")))?;
+            let (kind, what, found) = if method == "tools/call" {
+                (Kind::Tool, "tool", mounts.catalog.tool(&name))
+            } else {
+                (Kind::Prompt, "prompt", mounts.catalog.prompt(&name))
+            };
+            let t = found.map_err(|miss| unknown(what, &name, miss))?;
+            let rename = (t.name != name).then(|| (&["name"][..], t.name.to_owned()));
+            (t.server, kind, t.name.to_owned(), rename)
+        }
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+            let uri = str_at(p, &["uri"]).ok_or_else(|| invalid(format!("{method} needs a `uri`")))?;
+            let s = mounts.catalog.resource_owner(&uri).ok_or_else(|| resource_not_found(&uri))?;
+            (s, Kind::Resource, uri, None)
+        }
+        "completion/complete" => {
+            let ty = str_at(p, &["ref", "type"]).unwrap_or_default();
+            match ty.as_str() {
+                "ref/prompt" => {
+                    let name = str_at(p, &["ref", "name"])
+                        .ok_or_else(|| invalid("ref/prompt needs a `name`".into()))?;
+                    let t = mounts.catalog.prompt(&name).map_err(|miss| unknown("prompt", &name, miss))?;
+                    let rename = (t.name != name).then(|| (&["ref", "name"][..], t.name.to_owned()));
+                    (t.server, Kind::Prompt, t.name.to_owned(), rename)
+                }
+                "ref/resource" => {
+                    let uri = str_at(p, &["ref", "uri"])
+                        .ok_or_else(|| invalid("ref/resource needs a `uri`".into()))?;
+                    let s = mounts.catalog.resource_owner(&uri).ok_or_else(|| resource_not_found(&uri))?;
+                    (s, Kind::Resource, uri, None)
+                }
+                other => return Err(invalid(format!("unknown completion ref type `{other}`"))),
+            }
+        }
+        _ => return Err(RpcError::new(ErrorCode::MethodNotFound, format!("method not found: {method}"))),
+    };
+    let mounted = mounts.servers[server].clone();
+    Policy::check(&session.caller, Subject { server: &mounted.spec.id, kind, name: &name })?;
+    let params = match rename {
+        Some((path, original)) => Cow::Owned(
+            splice::edit_path(p, path, Op::Replace(&splice::quote(&original)))
+                .ok_or_else(|| invalid("params must be an object".into()))?,
+        ),
+        None => Cow::Borrowed(p),
+    };
+    Ok(Routed { mounted, params })
+}
+
+fn str_at(params: &str, path: &[&str]) -> Option<String> {
+    splice::get_path(params, path).and_then(splice::as_str).map(Cow::into_owned)
+}
+
+fn invalid(msg: String) -> RpcError {
+    RpcError::new(ErrorCode::InvalidParams, msg)
+}
+
+fn unknown(what: &str, name: &str, miss: Miss) -> RpcError {
+    match miss {
+        Miss::Unknown => invalid(format!("unknown {what} `{name}`")),
+        Miss::Ambiguous(c) => {
+            invalid(format!("{what} `{name}` is offered by several servers; use one of: {}", c.join(", ")))
+        }
+    }
+}
+
+fn resource_not_found(uri: &str) -> RpcError {
+    // -32002 is MCP's "resource not found".
+    RpcError {
+        code: -32002,
+        message: format!("resource not found: no mounted server serves `{uri}`"),
+        data: None,
+    }
+    .with_data(serde_json::json!({ "uri": uri }))
+}
+
+fn unavailable(m: &Mounted) -> RpcError {
+    RpcError::new(
+        ErrorCode::ServerUnavailable,
+        format!("server `{}` is {}", m.spec.id, m.up.status().label()),
+    )
+}
+
+/// Map a transport-level failure to the seed's codes; the message names the server.
+pub fn upstream_error(e: &UpstreamError) -> RpcError {
+    let code = match e {
+        UpstreamError::Unavailable(..) => ErrorCode::ServerUnavailable,
+        UpstreamError::Closed(_) => ErrorCode::TransportClosed,
+        UpstreamError::Timeout(..) => ErrorCode::ConnectionTimeout,
+    };
+    RpcError::new(code, e.to_string())
+}
+
+/// Keep per-(server, uri) counts so a backend subscription lives while any session wants it.
+fn track_subscription(gw: &Gateway, session: &Session, m: &Mounted, method: &str, params: Option<&str>) {
+    let Some(uri) = params.and_then(|p| str_at(p, &["uri"])) else { return };
+    let key = (m.spec.id.clone(), uri.clone());
+    let mut counts = gw.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+    match method {
+        "resources/subscribe" if session.subscribe(&uri) => *counts.entry(key).or_insert(0) += 1,
+        "resources/unsubscribe" if session.unsubscribe(&uri) => {
+            if let Some(n) = counts.get_mut(&key) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A session that goes away gives up its subscriptions; the last one unsubscribes the backend.
+pub fn release_subscription(gw: &Gateway, m: &Arc<Mounted>, uri: &str) {
+    let key = (m.spec.id.clone(), uri.to_owned());
+    let last = {
+        let mut counts = gw.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+        match counts.get_mut(&key) {
+            Some(n) if *n <= 1 => {
+                counts.remove(&key);
+                true
+            }
+            Some(n) => {
+                *n -= 1;
+                false
+            }
+            None => false,
+        }
+    };
+    if last && m.up.is_ready() {
+        let m = m.clone();
+        let params = format!(r#"{{"uri":{}}}"#, splice::quote(uri));
+        tokio::spawn(async move {
+            let params = era::to_backend(Some(&params), &m.up, None).map(Cow::into_owned);
+            let _ =
+                m.up.request(
+                    m.up.next_id(),
+                    "resources/unsubscribe",
+                    params.as_deref(),
+                    None,
+                    Duration::from_secs(5),
+                )
+                .await;
+        });
+    }
+}

@@ -1,0 +1,186 @@
+//! One connected client: its era and capabilities, the requests it has in flight, the requests
+//! vMCP sent it on a backend's behalf, its resource subscriptions, and the channel to it.
+//!
+//! Invariant: a session never talks to backends itself; the dispatcher and the relay do.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot};
+use vmcp_protocol::{Era, Message, ProtocolVersion};
+
+use crate::policy::Caller;
+
+/// What the handshake told us about the client.
+#[derive(Debug, Default, Clone)]
+pub struct ClientInfo {
+    /// Set by `initialize` (legacy) or by the first modern request.
+    pub era: Option<Era>,
+    pub version: Option<ProtocolVersion>,
+    /// The client's capabilities object, raw (legacy: from `initialize`).
+    pub capabilities: Option<Box<RawValue>>,
+}
+
+struct InFlight {
+    generation: u64,
+    /// Dropping this cancels the request's task.
+    _cancel: oneshot::Sender<()>,
+}
+
+/// A connected client.
+pub struct Session {
+    pub id: u64,
+    pub caller: Caller,
+    out: mpsc::Sender<String>,
+    info: Mutex<ClientInfo>,
+    inflight: Mutex<HashMap<Box<str>, InFlight>>,
+    generation: AtomicU64,
+    outgoing: Mutex<HashMap<u64, oneshot::Sender<Message>>>,
+    next_outgoing: AtomicU64,
+    subscriptions: Mutex<HashSet<String>>,
+}
+
+impl Session {
+    pub fn new(id: u64, caller: Caller, out: mpsc::Sender<String>) -> Self {
+        Self {
+            id,
+            caller,
+            out,
+            info: Mutex::default(),
+            inflight: Mutex::default(),
+            generation: AtomicU64::new(0),
+            outgoing: Mutex::default(),
+            next_outgoing: AtomicU64::new(0),
+            subscriptions: Mutex::default(),
+        }
+    }
+
+    /// Queue a message for the client (a response, notification or request line, no newline).
+    pub async fn send(&self, line: String) -> bool {
+        self.out.send(line).await.is_ok()
+    }
+
+    /// Queue without waiting; used from backend reader tasks so one slow client cannot stall a
+    /// backend. A full queue drops the message (logged).
+    pub fn try_send(&self, line: String) -> bool {
+        match self.out.try_send(line) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(session = self.id, "client is not reading; notification dropped");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    pub fn info(&self) -> ClientInfo {
+        lock(&self.info).clone()
+    }
+
+    pub fn set_info(&self, info: ClientInfo) {
+        *lock(&self.info) = info;
+    }
+
+    pub fn era(&self) -> Option<Era> {
+        lock(&self.info).era
+    }
+
+    /// Does the client declare this capability (legacy `initialize`)?
+    pub fn has_capability(&self, name: &str) -> bool {
+        let info = lock(&self.info);
+        info.capabilities
+            .as_deref()
+            .and_then(|c| vmcp_protocol::splice::get(c.get(), name))
+            .is_some_and(|v| v != "null" && v != "false")
+    }
+
+    /// Register a request by its raw id; returns the receiver that fires when it is cancelled
+    /// and the generation to pass to [`Session::finish`].
+    pub fn begin(&self, id: &str) -> (oneshot::Receiver<()>, u64) {
+        let (tx, rx) = oneshot::channel();
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        lock(&self.inflight).insert(id.into(), InFlight { generation, _cancel: tx });
+        (rx, generation)
+    }
+
+    /// Forget a finished request (only if the entry is still the one `begin` made).
+    pub fn finish(&self, id: &str, generation: u64) {
+        let mut map = lock(&self.inflight);
+        if map.get(id).is_some_and(|e| e.generation == generation) {
+            map.remove(id);
+        }
+    }
+
+    /// Cancel a request in flight; `false` if there is none by that id.
+    pub fn cancel(&self, id: &str) -> bool {
+        lock(&self.inflight).remove(id).is_some()
+    }
+
+    /// Cancel everything (the client went away).
+    pub fn cancel_all(&self) {
+        lock(&self.inflight).clear();
+        lock(&self.outgoing).clear();
+    }
+
+    /// Start a request to the client; returns its id and the receiver of the answer.
+    pub fn begin_outgoing(&self) -> (u64, oneshot::Receiver<Message>) {
+        let id = self.next_outgoing.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, rx) = oneshot::channel();
+        lock(&self.outgoing).insert(id, tx);
+        (id, rx)
+    }
+
+    pub fn abandon_outgoing(&self, id: u64) {
+        lock(&self.outgoing).remove(&id);
+    }
+
+    /// Deliver the client's answer to a request vMCP sent it.
+    pub fn complete_outgoing(&self, msg: Message) -> bool {
+        let Some(id) = msg.id_u64() else { return false };
+        match lock(&self.outgoing).remove(&id) {
+            Some(tx) => tx.send(msg).is_ok(),
+            None => false,
+        }
+    }
+
+    pub fn subscribe(&self, uri: &str) -> bool {
+        lock(&self.subscriptions).insert(uri.to_owned())
+    }
+
+    pub fn unsubscribe(&self, uri: &str) -> bool {
+        lock(&self.subscriptions).remove(uri)
+    }
+
+    pub fn is_subscribed(&self, uri: &str) -> bool {
+        lock(&self.subscriptions).contains(uri)
+    }
+
+    pub fn subscriptions(&self) -> Vec<String> {
+        lock(&self.subscriptions).iter().cloned().collect()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reused_id_is_not_cancelled_by_the_old_request_finishing() {
+        let (tx, _rx) = mpsc::channel(4);
+        let s = Session::new(1, Caller::local_user(), tx);
+        let (mut first, g1) = s.begin("1");
+        s.finish("1", g1);
+        assert!(first.try_recv().is_err(), "finished request reads as closed");
+        let (mut second, _g2) = s.begin("1");
+        s.finish("1", g1); // a stale finish for the old generation
+        assert!(matches!(second.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
+        assert!(s.cancel("1"));
+        assert!(matches!(second.try_recv(), Err(oneshot::error::TryRecvError::Closed)));
+    }
+}

@@ -1,0 +1,283 @@
+//! Connections to backend servers: one `Upstream` per mounted server.
+//!
+//! An upstream owns its transport (today: a stdio child process, see `stdio`), the table of
+//! requests it has in flight (`pending`), and what the handshake learned (era, version,
+//! capabilities). What the backend sends on its own (notifications, server-to-client requests,
+//! its exit) goes to an [`Events`] sink that the gateway implements; upstreams know nothing of
+//! client sessions.
+
+mod child;
+mod handshake;
+mod pending;
+mod stdio;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use vmcp_config::ServerSpec;
+use vmcp_protocol::{Era, Message, ProtocolVersion, message};
+
+pub use child::{BASE_ENV, child_env};
+pub use handshake::Handshake;
+pub use pending::Origin;
+use pending::Pending;
+
+/// What a backend does on its own, delivered by the upstream's reader task.
+pub trait Events: Send + Sync + 'static {
+    fn notification(&self, upstream: &Arc<Upstream>, msg: Message);
+    fn request(&self, upstream: &Arc<Upstream>, msg: Message);
+    fn status_changed(&self, upstream: &Arc<Upstream>);
+}
+
+/// Where a backend is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Starting,
+    Ready,
+    /// It never became ready (spawn failure, handshake error or timeout).
+    Failed(String),
+    /// It was ready and then went away.
+    Exited(String),
+    Stopped,
+}
+
+impl Status {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Starting => "starting",
+            Status::Ready => "ready",
+            Status::Failed(_) => "failed",
+            Status::Exited(_) => "exited",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// Why a request to a backend did not get an answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("server `{0}` is not available ({1})")]
+    Unavailable(String, String),
+    #[error("server `{0}` closed the connection before answering")]
+    Closed(String),
+    #[error("server `{0}` did not answer within {1:?}")]
+    Timeout(String, Duration),
+}
+
+/// Settings shared by all upstreams.
+#[derive(Clone)]
+pub struct Options {
+    pub max_message_size: usize,
+    pub startup_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub events: Arc<dyn Events>,
+}
+
+/// A connection to one backend server.
+pub struct Upstream {
+    pub spec: Arc<ServerSpec>,
+    pending: Pending,
+    tx: mpsc::Sender<String>,
+    status: watch::Sender<Status>,
+    handshake: Mutex<Option<Arc<Handshake>>>,
+    stop: CancellationToken,
+    /// Becomes `true` once the process is reaped.
+    gone: watch::Sender<bool>,
+    /// The last line the backend wrote to stderr, to explain a failure.
+    last_stderr: Mutex<Option<String>>,
+}
+
+impl Upstream {
+    /// Connect (spawn the process), then run the handshake. Always returns an upstream; a
+    /// failure shows in its status so that `vmcp list` can report it.
+    pub async fn start(spec: Arc<ServerSpec>, opts: &Options) -> Arc<Upstream> {
+        let (tx, rx) = mpsc::channel(256);
+        let up = Arc::new(Upstream {
+            spec,
+            pending: Pending::default(),
+            tx,
+            status: watch::channel(Status::Starting).0,
+            handshake: Mutex::new(None),
+            stop: CancellationToken::new(),
+            gone: watch::channel(false).0,
+            last_stderr: Mutex::new(None),
+        });
+        if let Err(reason) = stdio::connect(&up, rx, opts) {
+            tracing::warn!(server = %up.spec.id, "server failed to start: {reason}");
+            up.set_status(Status::Failed(reason), opts);
+            up.gone.send_replace(true);
+            return up;
+        }
+        match tokio::time::timeout(opts.startup_timeout, handshake::run(&up, opts)).await {
+            Ok(Ok(hs)) => {
+                tracing::info!(server = %up.spec.id, era = ?hs.era, version = hs.version.as_str(), "server ready");
+                *up.handshake.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(hs));
+                up.set_status(Status::Ready, opts);
+            }
+            Ok(Err(reason)) => up.fail(reason, opts),
+            Err(_) => up.fail(format!("no handshake within {:?}", opts.startup_timeout), opts),
+        }
+        up
+    }
+
+    fn fail(self: &Arc<Self>, reason: String, opts: &Options) {
+        // A backend that exited during the handshake already has its reason recorded.
+        if matches!(*self.status.borrow(), Status::Starting) {
+            tracing::warn!(server = %self.spec.id, "server failed to start: {reason}");
+            self.set_status(Status::Failed(reason), opts);
+        }
+        self.stop.cancel();
+    }
+
+    fn set_status(self: &Arc<Self>, status: Status, opts: &Options) {
+        self.status.send_replace(status);
+        opts.events.status_changed(self);
+    }
+
+    pub fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    pub fn is_ready(&self) -> bool {
+        matches!(*self.status.borrow(), Status::Ready)
+    }
+
+    /// What the handshake learned; `None` until ready.
+    pub fn handshake(&self) -> Option<Arc<Handshake>> {
+        self.handshake.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn era(&self) -> Option<Era> {
+        self.handshake().map(|h| h.era)
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Allocate the id of the next request (callers that must put it in params, e.g. as a progress token).
+    pub fn next_id(&self) -> u64 {
+        self.pending.next_id()
+    }
+
+    pub fn origin(&self, id: u64) -> Option<Origin> {
+        self.pending.origin(id)
+    }
+
+    pub fn latest_session(&self) -> Option<u64> {
+        self.pending.latest_session()
+    }
+
+    /// Send a request with the given id and wait for its answer. Dropping the future cancels the
+    /// request at the backend (`notifications/cancelled`).
+    pub async fn request(
+        &self,
+        id: u64,
+        method: &str,
+        params: Option<&str>,
+        origin: Option<Origin>,
+        timeout: Duration,
+    ) -> Result<Message, UpstreamError> {
+        let mut line = message::request(&id.to_string(), method, params);
+        line.push('\n');
+        let rx = self.pending.insert(id, origin);
+        let mut guard = InFlight { up: self, id, armed: true };
+        if self.tx.send(line).await.is_err() {
+            guard.armed = false;
+            self.pending.remove(id);
+            return Err(self.unavailable());
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(msg)) => {
+                guard.armed = false;
+                Ok(msg)
+            }
+            Ok(Err(_)) => {
+                guard.armed = false;
+                Err(match self.status() {
+                    Status::Ready | Status::Starting => UpstreamError::Closed(self.spec.id.clone()),
+                    _ => self.unavailable(),
+                })
+            }
+            Err(_) => {
+                guard.armed = false;
+                if self.pending.remove(id) {
+                    self.cancel(id, "request timed out");
+                }
+                Err(UpstreamError::Timeout(self.spec.id.clone(), timeout))
+            }
+        }
+    }
+
+    fn unavailable(&self) -> UpstreamError {
+        let status = self.status();
+        let why = match &status {
+            Status::Failed(r) | Status::Exited(r) => r.clone(),
+            other => other.label().to_owned(),
+        };
+        UpstreamError::Unavailable(self.spec.id.clone(), why)
+    }
+
+    /// Tell the backend to stop working on request `id`.
+    fn cancel(&self, id: u64, reason: &str) {
+        let params = format!(r#"{{"requestId":{id},"reason":{}}}"#, vmcp_protocol::splice::quote(reason));
+        let mut line = message::notification("notifications/cancelled", Some(&params));
+        line.push('\n');
+        let _ = self.tx.try_send(line);
+    }
+
+    /// Send a notification.
+    pub async fn notify(&self, method: &str, params: Option<&str>) {
+        let mut line = message::notification(method, params);
+        line.push('\n');
+        let _ = self.tx.send(line).await;
+    }
+
+    /// Answer a request the backend sent us; `body` is `"result":{...}` or `"error":{...}` text.
+    pub async fn respond(&self, id: &RawValue, result: Result<&str, &str>) {
+        let mut line = match result {
+            Ok(r) => message::response(id.get(), r),
+            Err(e) => message::error_response(Some(id.get()), e),
+        };
+        line.push('\n');
+        let _ = self.tx.send(line).await;
+    }
+
+    /// Orderly stop; returns when the process is gone.
+    pub async fn shutdown(&self) {
+        let mut gone = self.gone.subscribe();
+        self.stop.cancel();
+        let _ = gone.wait_for(|g| *g).await;
+    }
+
+    fn last_stderr(&self) -> Option<String> {
+        self.last_stderr.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Negotiated protocol version, for logs and `vmcp info`.
+    pub fn version(&self) -> Option<ProtocolVersion> {
+        self.handshake().map(|h| h.version)
+    }
+}
+
+/// Cancels a request at the backend if its waiter goes away before the answer.
+struct InFlight<'a> {
+    up: &'a Upstream,
+    id: u64,
+    armed: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.armed && self.up.pending.remove(self.id) {
+            self.up.cancel(self.id, "cancelled by the client");
+        }
+    }
+}

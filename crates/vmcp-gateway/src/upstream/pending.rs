@@ -1,0 +1,109 @@
+//! Requests sent to one backend and not yet answered, keyed by the id vMCP gave them.
+//!
+//! Invariants: ids are unique per backend connection; every entry ends exactly once (answer,
+//! timeout, cancellation by drop, or the backend exiting), and a late answer finds no entry and
+//! is dropped.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::value::RawValue;
+use tokio::sync::oneshot;
+use vmcp_protocol::Message;
+
+/// Who asked: lets backend notifications (progress) and server-to-client requests find their
+/// way back to the client session that caused them.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub session: u64,
+    /// The client's own progress token, when its request carried one.
+    pub progress_token: Option<Box<RawValue>>,
+}
+
+struct Entry {
+    reply: oneshot::Sender<Message>,
+    origin: Option<Origin>,
+}
+
+/// The pending-request table of one backend connection.
+#[derive(Default)]
+pub struct Pending {
+    next: AtomicU64,
+    map: Mutex<HashMap<u64, Entry>>,
+}
+
+impl Pending {
+    pub fn next_id(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn insert(&self, id: u64, origin: Option<Origin>) -> oneshot::Receiver<Message> {
+        let (tx, rx) = oneshot::channel();
+        self.lock().insert(id, Entry { reply: tx, origin });
+        rx
+    }
+
+    /// Deliver an answer; `false` if nobody waits for it any more.
+    pub fn complete(&self, id: u64, msg: Message) -> bool {
+        match self.lock().remove(&id) {
+            Some(entry) => entry.reply.send(msg).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Forget an entry (timeout or cancellation); `true` if it was still waiting.
+    pub fn remove(&self, id: u64) -> bool {
+        self.lock().remove(&id).is_some()
+    }
+
+    pub fn origin(&self, id: u64) -> Option<Origin> {
+        self.lock().get(&id).and_then(|e| e.origin.clone())
+    }
+
+    /// The session of the most recent request still waiting, for a backend request that names
+    /// no cause (stdio carries no link between a server request and the client request behind it).
+    pub fn latest_session(&self) -> Option<u64> {
+        let map = self.lock();
+        map.iter().filter_map(|(id, e)| e.origin.as_ref().map(|o| (*id, o.session))).max().map(|(_, s)| s)
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Fail everything at once (the backend is gone): waiters see a closed channel.
+    pub fn fail_all(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(id: u64) -> Message {
+        Message::parse(format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{}}}}"#).as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn entries_end_exactly_once() {
+        let p = Pending::default();
+        let a = p.next_id();
+        let b = p.next_id();
+        assert_ne!(a, b);
+        let mut rx_a = p.insert(a, None);
+        let mut rx_b = p.insert(b, Some(Origin { session: 7, progress_token: None }));
+        assert_eq!(p.latest_session(), Some(7));
+        assert!(p.complete(a, msg(a)));
+        assert!(!p.complete(a, msg(a)), "a second answer must find nothing");
+        assert!(rx_a.try_recv().is_ok());
+        p.fail_all();
+        assert!(rx_b.try_recv().is_err());
+        assert_eq!(p.len(), 0);
+    }
+}

@@ -1,0 +1,83 @@
+//! Modern-era (2026-07-28) request metadata: the `_meta` keys every request carries, and the
+//! edits vMCP makes when it bridges a request between eras.
+
+use std::borrow::Cow;
+
+use crate::splice::{self, Op};
+use crate::version::MODERN;
+
+/// `_meta` key naming the protocol version of a modern request.
+pub const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// `_meta` key carrying the client's capabilities on a modern request.
+pub const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+/// `_meta` key carrying the client's name and version on a modern request.
+pub const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+
+/// The protocol version a request's `_meta` names, if any.
+pub fn request_version(params: Option<&str>) -> Option<Cow<'_, str>> {
+    splice::get_path(params?, &["_meta", PROTOCOL_VERSION]).and_then(splice::as_str)
+}
+
+/// The raw client capabilities a modern request carries.
+pub fn request_capabilities(params: Option<&str>) -> Option<&str> {
+    splice::get_path(params?, &["_meta", CLIENT_CAPABILITIES])
+}
+
+/// Params for `server/discover` from vMCP to a backend.
+pub fn discover_params(capabilities: &str, client_info: &str) -> String {
+    format!(
+        r#"{{"_meta":{{{}:{},{}:{},{}:{}}}}}"#,
+        splice::quote(PROTOCOL_VERSION),
+        splice::quote(MODERN),
+        splice::quote(CLIENT_CAPABILITIES),
+        capabilities,
+        splice::quote(CLIENT_INFO),
+        client_info
+    )
+}
+
+/// Make `params` a valid modern request: add the version and capabilities if missing.
+pub fn add_modern(params: Option<&str>, capabilities: &str) -> String {
+    let base = params.unwrap_or("{}");
+    let with_version =
+        splice::edit_path(base, &["_meta", PROTOCOL_VERSION], Op::Default(&splice::quote(MODERN)))
+            .unwrap_or_else(|| base.to_owned());
+    splice::edit_path(&with_version, &["_meta", CLIENT_CAPABILITIES], Op::Default(capabilities))
+        .unwrap_or(with_version)
+}
+
+/// Remove the modern-only keys from a request's `_meta` (for a legacy backend). `None` when
+/// there was nothing to remove.
+pub fn strip_modern(params: &str) -> Option<String> {
+    let meta = splice::get(params, "_meta")?;
+    let members = splice::members(meta)?;
+    let modern = [PROTOCOL_VERSION, CLIENT_CAPABILITIES, CLIENT_INFO];
+    if !members.iter().any(|m| modern.contains(&m.key.as_ref())) {
+        return None;
+    }
+    let left = members.iter().filter(|m| !modern.contains(&m.key.as_ref())).count();
+    if left == 0 {
+        return splice::edit_object(params, &[("_meta", Op::Remove)]);
+    }
+    let edited = splice::edit_object(meta, &modern.map(|k| (k, Op::Remove)))?;
+    splice::edit_object(params, &[("_meta", Op::Replace(&edited))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridges_meta_between_eras() {
+        let legacy = r#"{"name":"echo","_meta":{"progressToken":1}}"#;
+        let modern = add_modern(Some(legacy), r#"{"sampling":{}}"#);
+        assert_eq!(request_version(Some(&modern)).as_deref(), Some(MODERN));
+        assert_eq!(request_capabilities(Some(&modern)), Some(r#"{"sampling":{}}"#));
+        assert_eq!(strip_modern(&modern).as_deref(), Some(legacy));
+        assert_eq!(strip_modern(legacy), None);
+        let only = add_modern(None, "{}");
+        assert_eq!(strip_modern(&only).as_deref(), Some("{}"));
+        let p = discover_params("{}", r#"{"name":"vmcp"}"#);
+        assert_eq!(request_version(Some(&p)).as_deref(), Some(MODERN));
+    }
+}
