@@ -113,7 +113,7 @@ pub enum Naming {
 }
 
 /// A validated server entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServerSpec {
     pub id: String,
     pub name: String,

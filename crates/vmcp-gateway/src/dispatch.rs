@@ -169,9 +169,13 @@ fn check_era(session: &Session, msg: &Message) -> Result<(), RpcError> {
 async fn handle(gw: &Arc<Gateway>, session: &Arc<Session>, msg: &Message) -> Result<Reply, RpcError> {
     let method = msg.method();
     let params = msg.params();
+    if !matches!(method, "ping" | "initialize" | "server/discover") {
+        // Requests that reach backends wait (bounded) for the first mount of every server.
+        gw.wait_ready(gw.opts.startup_timeout + std::time::Duration::from_secs(1)).await;
+    }
     if let Some(list) = List::from_method(method) {
         let result = lists::answer(gw, session, list, params).await?;
-        return Ok(Reply::Result(era::to_client(&result, session).into_owned()));
+        return Ok(Reply::Result(era::to_client_cacheable(&result, session).into_owned()));
     }
     match method {
         "initialize" => initialize(gw, session, params).await,
@@ -214,17 +218,22 @@ async fn initialize(gw: &Gateway, session: &Session, params: Option<&str>) -> Re
 
 async fn discover(gw: &Gateway, session: &Session) -> Result<Reply, RpcError> {
     gw.wait_ready(gw.opts.startup_timeout + std::time::Duration::from_secs(1)).await;
+    // ttlMs 0: the mounted set can change at any time. Private: what a caller may see is
+    // decided per caller.
     let mut result = format!(
-        r#"{{"supportedVersions":["{}"],"capabilities":{},"serverInfo":{}"#,
+        r#"{{"supportedVersions":["{}"],"capabilities":{},"ttlMs":0,"cacheScope":"private""#,
         version::MODERN,
         gw.capabilities(),
-        Gateway::server_info()
     );
     if let Some(text) = gw.instructions() {
         result.push_str(",\"instructions\":");
         result.push_str(&splice::quote(&text));
     }
-    result.push('}');
+    result.push_str(",\"_meta\":{");
+    result.push_str(&splice::quote(meta::SERVER_INFO));
+    result.push(':');
+    result.push_str(&Gateway::server_info());
+    result.push_str("}}");
     Ok(Reply::Result(era::to_client(&result, session).into_owned()))
 }
 

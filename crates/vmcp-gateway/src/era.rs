@@ -47,3 +47,18 @@ pub fn to_client<'a>(result: &'a str, session: &Session) -> Cow<'a, str> {
     }
     Cow::Borrowed(result)
 }
+
+/// A cacheable result (lists, `resources/read`) for a modern client: `resultType`, and `ttlMs` /
+/// `cacheScope` when the backend gave none. vMCP's own merged lists are `private`: what a caller
+/// may see is decided per caller.
+pub fn to_client_cacheable<'a>(result: &'a str, session: &Session) -> Cow<'a, str> {
+    if session.era() != Some(Era::Modern) {
+        return Cow::Borrowed(result);
+    }
+    let edits = [
+        ("resultType", Op::Default("\"complete\"")),
+        ("ttlMs", Op::Default("0")),
+        ("cacheScope", Op::Default("\"private\"")),
+    ];
+    splice::edit_object(result, &edits).map_or(Cow::Borrowed(result), Cow::Owned)
+}

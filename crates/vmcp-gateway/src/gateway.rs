@@ -51,6 +51,9 @@ pub struct Gateway {
     rebuild: tokio::sync::Mutex<()>,
     /// (server, uri) -> how many sessions subscribed through vMCP.
     pub(crate) subscriptions: Mutex<HashMap<(String, String), usize>>,
+    /// Modern backends' resource subscriptions: the listen request held open per (server, uri).
+    pub(crate) upstream_listens: Mutex<HashMap<(String, String), tokio::task::AbortHandle>>,
+    stop: tokio_util::sync::CancellationToken,
     pub started_at: Instant,
 }
 
@@ -72,6 +75,8 @@ impl Gateway {
             ready: watch::channel(false).0,
             rebuild: tokio::sync::Mutex::new(()),
             subscriptions: Mutex::default(),
+            upstream_listens: Mutex::default(),
+            stop: tokio_util::sync::CancellationToken::new(),
             started_at: Instant::now(),
         });
         let this = gw.clone();
@@ -105,6 +110,9 @@ impl Gateway {
 
     async fn mount_one(self: Arc<Self>, spec: Arc<ServerSpec>) -> Arc<Mounted> {
         let up = Upstream::start(spec.clone(), &self.opts).await;
+        if up.era() == Some(vmcp_protocol::Era::Modern) {
+            tokio::spawn(crate::listen::upstream_list_changes(up.clone()));
+        }
         let items = if up.is_ready() { crate::lists::fetch_items(&up).await } else { ServerItems::default() };
         Arc::new(Mounted { spec, up, items: Mutex::new(items), stats: Stats::default() })
     }
@@ -119,6 +127,51 @@ impl Gateway {
             .collect();
         let catalog = Catalog::build(&entries);
         Mounts { servers, catalog }
+    }
+
+    /// Make the mounted set match `wanted` while running: unchanged servers keep running, new
+    /// and changed ones start (in parallel), removed and changed ones stop after the swap.
+    /// Every session is told the lists changed.
+    pub async fn apply(self: &Arc<Self>, wanted: Vec<ServerSpec>) {
+        let current = self.mounts();
+        let keep = |spec: &ServerSpec| current.get(&spec.id).filter(|m| *m.spec == *spec).cloned();
+        let mut set = tokio::task::JoinSet::new();
+        for spec in wanted.iter().filter(|s| keep(s).is_none()) {
+            let gw = self.clone();
+            let spec = Arc::new(spec.clone());
+            tracing::info!(server = %spec.id, "mounting");
+            set.spawn(async move { gw.mount_one(spec).await });
+        }
+        let mut started = Vec::new();
+        while let Some(done) = set.join_next().await {
+            if let Ok(m) = done {
+                started.push(m);
+            }
+        }
+        let next: Vec<Arc<Mounted>> = wanted
+            .iter()
+            .filter_map(|spec| keep(spec).or_else(|| started.iter().find(|m| m.spec.id == spec.id).cloned()))
+            .collect();
+        let removed: Vec<Arc<Mounted>> =
+            current.servers.iter().filter(|m| !next.iter().any(|n| Arc::ptr_eq(n, m))).cloned().collect();
+        if started.is_empty() && removed.is_empty() {
+            return;
+        }
+        {
+            let _guard = self.rebuild.lock().await;
+            *self.mounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Self::build(next));
+        }
+        for m in &removed {
+            tracing::info!(server = %m.spec.id, "unmounting");
+            m.up.shutdown().await;
+        }
+        for method in ["tools", "prompts", "resources"] {
+            let line =
+                vmcp_protocol::message::notification(&format!("notifications/{method}/list_changed"), None);
+            for s in self.sessions() {
+                s.try_send(line.clone());
+            }
+        }
     }
 
     /// Re-read one server's lists and swap in a new catalog.
@@ -159,7 +212,7 @@ impl Gateway {
         let mounts = self.mounts();
         for uri in session.subscriptions() {
             if let Some(s) = mounts.catalog.resource_owner(&uri) {
-                crate::route::release_subscription(self, &mounts.servers[s], &uri);
+                crate::subscriptions::release(self, &mounts.servers[s], &uri);
             }
         }
     }
@@ -172,8 +225,14 @@ impl Gateway {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner()).values().filter_map(Weak::upgrade).collect()
     }
 
+    /// Resolves when the gateway starts shutting down (ends long-lived requests gracefully).
+    pub async fn stopping(&self) {
+        self.stop.cancelled().await;
+    }
+
     /// Stop every server (stdin close, SIGTERM, SIGKILL) and wait for them.
     pub async fn shutdown(&self) {
+        self.stop.cancel();
         let mounts = self.mounts();
         let mut set = tokio::task::JoinSet::new();
         for m in &mounts.servers {

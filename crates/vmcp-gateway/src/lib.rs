@@ -13,13 +13,16 @@ mod era;
 pub mod ext;
 pub mod front;
 pub mod gateway;
+pub mod listen;
 pub mod lists;
 pub mod naming;
 pub mod policy;
 mod relay;
+pub mod reload;
 pub mod route;
 pub mod session;
 mod stats;
+mod subscriptions;
 pub mod upstream;
 pub mod uri_template;
 

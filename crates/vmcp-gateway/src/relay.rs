@@ -67,22 +67,19 @@ fn notification(gw: &Arc<Gateway>, up: &Arc<Upstream>, msg: Message) {
         | "notifications/resources/list_changed" => {
             let gw2 = gw.clone();
             let id = up.id().to_owned();
-            let line = message::notification(method, params);
+            let method = method.to_owned();
             tokio::spawn(async move {
                 gw2.refresh(&id).await;
-                for s in gw2.sessions() {
-                    s.try_send(line.clone());
-                }
+                fan_out(&gw2, &method, None, None);
             });
         }
         "notifications/resources/updated" => {
             let Some(uri) = params.and_then(|p| splice::get(p, "uri")).and_then(splice::as_str) else {
                 return;
             };
-            let line = message::notification(method, params);
-            for s in gw.sessions().iter().filter(|s| s.is_subscribed(&uri)) {
-                s.try_send(line.clone());
-            }
+            // A modern backend tags updates with vMCP's own listen id, which means nothing to a client.
+            let stripped = params.and_then(strip_subscription);
+            fan_out(gw, method, stripped.as_deref().or(params), Some(&uri));
         }
         "notifications/message" => {
             tracing::info!(target: "vmcp::server", server = %up.id(), "log: {}", params.unwrap_or(""));
@@ -101,6 +98,33 @@ fn notification(gw: &Arc<Gateway>, up: &Arc<Upstream>, msg: Message) {
                 s.try_send(line.clone());
             }
         }
+    }
+}
+
+/// Deliver a list change or resource update to every session that wants it: legacy sessions
+/// directly (updates only when subscribed), modern sessions through their listen requests.
+fn fan_out(gw: &Gateway, method: &str, params: Option<&str>, uri: Option<&str>) {
+    let plain = message::notification(method, params);
+    for s in gw.sessions() {
+        if s.era() == Some(Era::Modern) {
+            for listener in s.listeners_for(method, uri) {
+                s.try_send(crate::listen::tag(method, params, &listener));
+            }
+        } else if uri.is_none_or(|u| s.is_subscribed(u)) {
+            s.try_send(plain.clone());
+        }
+    }
+}
+
+/// A modern backend tags its notifications with vMCP's own listen id; that means nothing to a client.
+fn strip_subscription(params: &str) -> Option<String> {
+    let meta = splice::get(params, "_meta")?;
+    splice::get(meta, vmcp_protocol::meta::SUBSCRIPTION_ID)?;
+    let edited = splice::edit_object(meta, &[(vmcp_protocol::meta::SUBSCRIPTION_ID, Op::Remove)])?;
+    if edited.trim() == "{}" {
+        splice::edit_object(params, &[("_meta", Op::Remove)])
+    } else {
+        splice::edit_object(params, &[("_meta", Op::Replace(&edited))])
     }
 }
 

@@ -31,9 +31,9 @@ pub enum Reply {
 type Rename = (&'static [&'static str], String);
 
 /// The owner of a request and the params to send it.
-struct Routed<'a> {
-    mounted: Arc<Mounted>,
-    params: Cow<'a, str>,
+pub(crate) struct Routed<'a> {
+    pub mounted: Arc<Mounted>,
+    pub params: Cow<'a, str>,
 }
 
 pub async fn forward(
@@ -74,13 +74,16 @@ pub async fn forward(
             return crate::relay::bridge_input_required(gw, session, &m, method, params.as_deref(), result)
                 .await;
         }
-        track_subscription(gw, session, &m, method, params.as_deref());
-        return Ok(Reply::Result(era::to_client(result, session).into_owned()));
+        let adapted = match method {
+            "resources/read" => era::to_client_cacheable(result, session),
+            _ => era::to_client(result, session),
+        };
+        return Ok(Reply::Result(adapted.into_owned()));
     }
     Ok(Reply::BackendError(msg.error.as_deref().map_or_else(|| "{}".to_owned(), |e| e.get().to_owned())))
 }
 
-fn resolve<'a>(
+pub(crate) fn resolve<'a>(
     gw: &Gateway,
     session: &Session,
     method: &str,
@@ -180,55 +183,4 @@ pub fn upstream_error(e: &UpstreamError) -> RpcError {
         UpstreamError::Timeout(..) => ErrorCode::ConnectionTimeout,
     };
     RpcError::new(code, e.to_string())
-}
-
-/// Keep per-(server, uri) counts so a backend subscription lives while any session wants it.
-fn track_subscription(gw: &Gateway, session: &Session, m: &Mounted, method: &str, params: Option<&str>) {
-    let Some(uri) = params.and_then(|p| str_at(p, &["uri"])) else { return };
-    let key = (m.spec.id.clone(), uri.clone());
-    let mut counts = gw.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
-    match method {
-        "resources/subscribe" if session.subscribe(&uri) => *counts.entry(key).or_insert(0) += 1,
-        "resources/unsubscribe" if session.unsubscribe(&uri) => {
-            if let Some(n) = counts.get_mut(&key) {
-                *n = n.saturating_sub(1);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// A session that goes away gives up its subscriptions; the last one unsubscribes the backend.
-pub fn release_subscription(gw: &Gateway, m: &Arc<Mounted>, uri: &str) {
-    let key = (m.spec.id.clone(), uri.to_owned());
-    let last = {
-        let mut counts = gw.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
-        match counts.get_mut(&key) {
-            Some(n) if *n <= 1 => {
-                counts.remove(&key);
-                true
-            }
-            Some(n) => {
-                *n -= 1;
-                false
-            }
-            None => false,
-        }
-    };
-    if last && m.up.is_ready() {
-        let m = m.clone();
-        let params = format!(r#"{{"uri":{}}}"#, splice::quote(uri));
-        tokio::spawn(async move {
-            let params = era::to_backend(Some(&params), &m.up, None).map(Cow::into_owned);
-            let _ =
-                m.up.request(
-                    m.up.next_id(),
-                    "resources/unsubscribe",
-                    params.as_deref(),
-                    None,
-                    Duration::from_secs(5),
-                )
-                .await;
-        });
-    }
 }

@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 use vmcp_protocol::{Era, Message, ProtocolVersion};
 
+use crate::listen::Filter;
 use crate::policy::Caller;
 
 /// What the handshake told us about the client.
@@ -40,6 +41,19 @@ pub struct Session {
     outgoing: Mutex<HashMap<u64, oneshot::Sender<Message>>>,
     next_outgoing: AtomicU64,
     subscriptions: Mutex<HashSet<String>>,
+    listeners: Mutex<Vec<(String, Filter)>>,
+}
+
+/// Removes a listener when its request ends (cancelled or finished).
+pub struct ListenerGuard<'a> {
+    session: &'a Session,
+    id: String,
+}
+
+impl Drop for ListenerGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.session.listeners).retain(|(id, _)| *id != self.id);
+    }
 }
 
 impl Session {
@@ -54,6 +68,7 @@ impl Session {
             outgoing: Mutex::default(),
             next_outgoing: AtomicU64::new(0),
             subscriptions: Mutex::default(),
+            listeners: Mutex::default(),
         }
     }
 
@@ -155,6 +170,17 @@ impl Session {
 
     pub fn is_subscribed(&self, uri: &str) -> bool {
         lock(&self.subscriptions).contains(uri)
+    }
+
+    /// Register a `subscriptions/listen` request by its raw id.
+    pub fn add_listener(&self, id: &str, filter: Filter) -> ListenerGuard<'_> {
+        lock(&self.listeners).push((id.to_owned(), filter));
+        ListenerGuard { session: self, id: id.to_owned() }
+    }
+
+    /// The ids of this session's listeners that want this notification.
+    pub fn listeners_for(&self, method: &str, uri: Option<&str>) -> Vec<String> {
+        lock(&self.listeners).iter().filter(|(_, f)| f.wants(method, uri)).map(|(id, _)| id.clone()).collect()
     }
 
     pub fn subscriptions(&self) -> Vec<String> {

@@ -15,6 +15,12 @@ pub enum ErrorCode {
     InternalError = -32603,
     /// 2026-07-28: an HTTP header disagrees with the body.
     HeaderMismatch = -32020,
+    /// 2026-07-28: the request needs a client capability it did not declare.
+    MissingClientCapability = -32021,
+    /// 2026-07-28: `data: {supported, requested}`.
+    UnsupportedProtocolVersion = -32022,
+    /// MCP: no such resource.
+    ResourceNotFound = -32002,
     TransportError = 1000,
     ConnectionFailed = 1001,
     ConnectionTimeout = 1002,

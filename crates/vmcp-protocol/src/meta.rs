@@ -13,6 +13,13 @@ pub const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilitie
 /// `_meta` key carrying the client's name and version on a modern request.
 pub const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 
+/// `_meta` key on a result naming the server (e.g. on `server/discover`).
+pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+/// `_meta` key on notifications delivered through `subscriptions/listen`.
+pub const SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+/// `_meta` key with the log level a modern request asks for (deprecated in 2026-07-28).
+pub const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+
 /// The protocol version a request's `_meta` names, if any.
 pub fn request_version(params: Option<&str>) -> Option<Cow<'_, str>> {
     splice::get_path(params?, &["_meta", PROTOCOL_VERSION]).and_then(splice::as_str)

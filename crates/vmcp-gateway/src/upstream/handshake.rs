@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use vmcp_config::Era as ConfigEra;
 use vmcp_protocol::{Era, ProtocolVersion, meta, splice, version};
 
-use super::{Options, Upstream};
+use super::{Options, Upstream, UpstreamError};
 
 /// What vMCP learned when it opened the session.
 #[derive(Debug)]
@@ -57,14 +57,21 @@ pub(super) async fn run(up: &Upstream, opts: &Options) -> Result<Handshake, Stri
     }
 }
 
-/// `Ok(None)`: the server answered with an error, so it is legacy.
+/// `Ok(None)`: the server answered with an error (or, probing, not at all), so it is legacy.
 async fn discover(up: &Upstream, opts: &Options) -> Result<Option<Handshake>, String> {
     let params = meta::discover_params(CLIENT_CAPABILITIES, &client_info());
     let id = up.next_id();
-    let reply = up
-        .request(id, "server/discover", Some(&params), None, opts.startup_timeout)
-        .await
-        .map_err(|e| e.to_string())?;
+    let probing = up.spec.era == ConfigEra::Auto;
+    // A legacy server may ignore a method it does not know; don't let that eat the whole startup budget.
+    let wait = if probing { (opts.startup_timeout / 3).min(PROBE_TIMEOUT) } else { opts.startup_timeout };
+    let reply = match up.request(id, "server/discover", Some(&params), None, wait).await {
+        Ok(reply) => reply,
+        Err(UpstreamError::Timeout(..)) if probing => {
+            tracing::debug!(server = %up.spec.id, "no answer to server/discover; trying initialize");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     let Some(result) = reply.result.as_deref().map(RawValue::get) else {
         tracing::debug!(server = %up.spec.id, "server/discover refused; speaking legacy");
         return Ok(None);
@@ -112,12 +119,14 @@ fn from_result(result: &str, era: Era) -> Result<Handshake, String> {
         version,
         capabilities: raw("capabilities")
             .unwrap_or_else(|| RawValue::from_string("{}".into()).expect("valid")),
-        server_info: raw("serverInfo"),
+        server_info: raw("serverInfo").or_else(|| {
+            splice::get_path(result, &["_meta", meta::SERVER_INFO])
+                .and_then(|v| RawValue::from_string(v.to_owned()).ok())
+        }),
         instructions: splice::get(result, "instructions").and_then(splice::as_str).map(|s| s.into_owned()),
     })
 }
 
-#[allow(dead_code)]
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[cfg(test)]

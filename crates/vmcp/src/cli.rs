@@ -1,0 +1,73 @@
+//! The command-line grammar (clap derive). Commands live in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "vmcp", version, about = "vMCP: one MCP endpoint in front of many MCP servers")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (stdio front on this process's stdin/stdout).
+    Start {
+        /// Config file (default: $VMCP_HOME/config/vmcp.toml).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// List the configured servers.
+    List {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one server's configuration.
+    Info {
+        /// Server id.
+        id: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a stdio server to the registry: `vmcp mount ID -- COMMAND [ARGS...]`.
+    Mount {
+        id: String,
+        /// Environment for the server, `KEY=VALUE` (values may use `${VAR}`).
+        #[arg(long = "env", short = 'e')]
+        env: Vec<String>,
+        /// Name prefix for its tools and prompts (`""` for bare names; default: the id).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Remove a server from the registry.
+    Unmount { id: String },
+    /// Configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Run a server built into vmcp (used by the built-in default).
+    #[command(hide = true)]
+    Builtin { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check vmcp.toml and servers.json; exit 64 naming the file, place and problem.
+    Validate {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Print where vMCP keeps its files.
+    Paths,
+}

@@ -1,0 +1,156 @@
+//! `vmcp list`, `vmcp info`, `vmcp mount`, `vmcp unmount`: the server registry on disk.
+
+use std::path::Path;
+
+use serde_json::json;
+use vmcp_config::{Home, RawServer, RawServersFile, ServerSpec, ServersFile, is_valid_server_id};
+
+use super::config::load;
+use crate::UsageError;
+
+fn specs(config: Option<&Path>) -> anyhow::Result<(Vec<ServerSpec>, bool)> {
+    let loaded = load(config)?;
+    Ok(match loaded.servers {
+        Some(f) => (f.servers, false),
+        None => {
+            let raw = crate::defaults::servers(&loaded.home)?;
+            (ServersFile::from_raw(Path::new("<built-in default>"), raw)?.servers, true)
+        }
+    })
+}
+
+fn describe(s: &ServerSpec) -> serde_json::Value {
+    let (target, args) = match &s.transport {
+        vmcp_config::Transport::Stdio { command, args, .. } => (command.clone(), args.clone()),
+        vmcp_config::Transport::StreamableHttp { url }
+        | vmcp_config::Transport::Sse { url }
+        | vmcp_config::Transport::WebSocket { url } => (url.clone(), vec![]),
+    };
+    let prefix = match &s.naming {
+        vmcp_config::Naming::Prefixed(p) => Some(p.clone()),
+        vmcp_config::Naming::Bare => None,
+    };
+    json!({
+        "id": s.id,
+        "name": s.name,
+        "transport": s.transport.kind(),
+        "target": target,
+        "args": args,
+        "prefix": prefix,
+        "environment": s.environment.keys().collect::<Vec<_>>(),
+        "timeout_seconds": s.timeout_secs,
+        "era": format!("{:?}", s.era).to_lowercase(),
+    })
+}
+
+pub fn list(config: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let (specs, builtin) = specs(config)?;
+    if json {
+        let v: Vec<_> = specs.iter().map(describe).collect();
+        println!("{}", serde_json::to_string_pretty(&json!({ "builtin_default": builtin, "servers": v }))?);
+        return Ok(());
+    }
+    if builtin {
+        println!("(no servers.json: the built-in default servers)");
+    }
+    println!("{:<20} {:<10} {:<12} TARGET", "ID", "TRANSPORT", "PREFIX");
+    for s in &specs {
+        let d = describe(s);
+        println!(
+            "{:<20} {:<10} {:<12} {}",
+            s.id,
+            s.transport.kind(),
+            d["prefix"].as_str().unwrap_or("(bare)"),
+            d["target"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+pub fn info(config: Option<&Path>, id: &str, json: bool) -> anyhow::Result<()> {
+    let (specs, _) = specs(config)?;
+    let Some(s) = specs.iter().find(|s| s.id == id) else {
+        let ids: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
+        let hint = closest(id, &ids).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
+        return Err(UsageError(format!("no server `{id}`{hint}")).into());
+    };
+    let d = describe(s);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        for (k, v) in d.as_object().into_iter().flatten() {
+            println!("{k:<16} {}", if let Some(s) = v.as_str() { s.to_owned() } else { v.to_string() });
+        }
+    }
+    Ok(())
+}
+
+fn closest<'a>(wanted: &str, options: &[&'a str]) -> Option<&'a str> {
+    options
+        .iter()
+        .filter(|o| o.contains(wanted) || wanted.contains(*o) || edit_distance(o, wanted) <= 2)
+        .min_by_key(|o| edit_distance(o, wanted))
+        .copied()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn registry() -> anyhow::Result<(std::path::PathBuf, RawServersFile)> {
+    let path = Home::from_env().servers_file();
+    let raw = ServersFile::load(&path)?.map(|f| f.raw).unwrap_or_default();
+    Ok((path, raw))
+}
+
+pub fn mount(id: &str, env: &[String], prefix: Option<String>, command: &[String]) -> anyhow::Result<()> {
+    if !is_valid_server_id(id) {
+        return Err(UsageError(format!(
+            "server id `{id}` must be 1-64 characters of A-Z, a-z, 0-9, `_` or `-`"
+        ))
+        .into());
+    }
+    let (path, mut raw) = registry()?;
+    if raw.servers.iter().any(|s| s.id == id) {
+        return Err(UsageError(format!("server `{id}` is already mounted (unmount it first)")).into());
+    }
+    let mut environment = std::collections::BTreeMap::new();
+    for kv in env {
+        let (k, v) =
+            kv.split_once('=').ok_or_else(|| UsageError(format!("--env takes KEY=VALUE, got `{kv}`")))?;
+        environment.insert(k.to_owned(), v.to_owned());
+    }
+    raw.servers.push(RawServer {
+        id: id.to_owned(),
+        command: Some(command[0].clone()),
+        args: command[1..].to_vec(),
+        environment,
+        prefix,
+        ..RawServer::default()
+    });
+    ServersFile::from_raw(&path, raw.clone())?;
+    ServersFile::save(&path, &raw)?;
+    println!("mounted `{id}` in {}", path.display());
+    Ok(())
+}
+
+pub fn unmount(id: &str) -> anyhow::Result<()> {
+    let (path, mut raw) = registry()?;
+    let before = raw.servers.len();
+    raw.servers.retain(|s| s.id != id);
+    if raw.servers.len() == before {
+        return Err(UsageError(format!("no server `{id}` in {}", path.display())).into());
+    }
+    ServersFile::save(&path, &raw)?;
+    println!("unmounted `{id}`");
+    Ok(())
+}

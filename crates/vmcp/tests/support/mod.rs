@@ -1,0 +1,316 @@
+//! Helpers for integration tests: a temporary vMCP home, the real `vmcp` binary on stdio, and
+//! fixture servers as its children. Every process a test starts is killed by its guard (never
+//! by name).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const VMCP: &str = env!("CARGO_BIN_EXE_vmcp");
+pub const FIXTURE: &str = env!("CARGO_BIN_EXE_vmcp-fixture");
+
+/// How long a test waits for a message it expects before failing (not a timing goal).
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A temporary `VMCP_HOME` with a registry.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+    servers: Vec<Value>,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir"), servers: Vec::new() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Mount the fixture under `id` with extra flags.
+    pub fn fixture(mut self, id: &str, flags: &[&str]) -> Self {
+        let mut args = vec!["--name".to_owned(), id.to_owned()];
+        args.extend(flags.iter().map(|s| s.to_string()));
+        self.servers.push(json!({ "id": id, "command": FIXTURE, "args": args }));
+        self
+    }
+
+    /// Mount any server entry (raw servers.json object).
+    pub fn server(mut self, entry: Value) -> Self {
+        self.servers.push(entry);
+        self
+    }
+
+    pub fn write_servers(&self) {
+        let path = self.path().join("registry/servers.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, serde_json::to_vec_pretty(&json!({ "servers": self.servers })).unwrap())
+            .unwrap();
+    }
+
+    pub fn write_config(&self, toml: &str) {
+        let path = self.path().join("config/vmcp.toml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, toml).unwrap();
+    }
+
+    /// Start `vmcp start` on this home (writes the registry first if servers were added).
+    pub fn start(&self) -> Gateway {
+        if !self.servers.is_empty() {
+            self.write_servers();
+        }
+        Gateway::spawn(self.path(), &["start"])
+    }
+
+    pub fn vmcp(&self, args: &[&str]) -> std::process::Output {
+        Command::new(VMCP)
+            .args(args)
+            .env("VMCP_HOME", self.path())
+            .env_remove("VMCP_LOG")
+            .output()
+            .expect("run vmcp")
+    }
+}
+
+/// A running `vmcp start`, spoken to over its stdio.
+pub struct Gateway {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    /// Messages read while waiting for something else.
+    backlog: Vec<Value>,
+    next_id: u64,
+    pub stderr_path: PathBuf,
+}
+
+impl Gateway {
+    pub fn spawn(home: &Path, args: &[&str]) -> Self {
+        let stderr_path = home.join("gateway.stderr");
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let mut cmd = Command::new(VMCP);
+        cmd.args(args)
+            .env("VMCP_HOME", home)
+            .env("VMCP_LOG", "debug")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        let mut g = Self::from_command(cmd);
+        g.stderr_path = stderr_path;
+        g
+    }
+
+    /// Start a prepared command (stdin and stdout must be piped).
+    pub fn from_command(mut cmd: Command) -> Self {
+        let stderr_path = PathBuf::from("/dev/null");
+        let mut child = cmd.spawn().expect("spawn vmcp");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Gateway { child, stdin, lines: rx, backlog: Vec::new(), next_id: 0, stderr_path }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Write one raw line.
+    pub fn send_raw(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    pub fn send(&mut self, msg: &Value) {
+        self.send_raw(&msg.to_string());
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The next raw line, or `None` after `WAIT`.
+    pub fn recv_raw(&mut self) -> Option<String> {
+        match self.lines.recv_timeout(WAIT) {
+            Ok(l) => Some(l),
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// Read until `pred` matches a message; others are kept in the backlog.
+    pub fn recv_until(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(i);
+        }
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let Ok(line) = self.lines.recv_timeout(deadline - Instant::now()) else { break };
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("gateway wrote non-JSON {line:?}: {e}"));
+            if pred(&v) {
+                return v;
+            }
+            self.backlog.push(v);
+        }
+        panic!("timed out waiting for {what}; backlog: {:?}\nstderr:\n{}", self.backlog, self.stderr());
+    }
+
+    /// The response to request `id`.
+    pub fn response(&mut self, id: &Value) -> Value {
+        let id = id.clone();
+        self.recv_until(&format!("response {id}"), move |v| {
+            v.get("id") == Some(&id) && v.get("method").is_none()
+        })
+    }
+
+    /// Send a request and wait for its response (the whole envelope).
+    pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = json!(self.next_id);
+        self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        self.response(&id)
+    }
+
+    /// Send a request and return its `result`, failing the test on an error.
+    pub fn ok(&mut self, method: &str, params: Value) -> Value {
+        let resp = self.call(method, params);
+        match resp.get("result") {
+            Some(r) => r.clone(),
+            None => panic!("{method} failed: {resp}\nstderr:\n{}", self.stderr()),
+        }
+    }
+
+    /// A notification with this method.
+    pub fn notification(&mut self, method: &str) -> Value {
+        let m = method.to_owned();
+        self.recv_until(method, move |v| {
+            v.get("method").and_then(Value::as_str) == Some(&m) && v.get("id").is_none()
+        })
+    }
+
+    /// Every already-received notification with this method (taken out of the backlog), after
+    /// reading whatever is queued.
+    pub fn drain_notifications(&mut self, method: &str) -> Vec<Value> {
+        while let Ok(line) = self.lines.try_recv() {
+            self.backlog.push(serde_json::from_str(&line).unwrap());
+        }
+        let (hit, keep): (Vec<Value>, Vec<Value>) = self
+            .backlog
+            .drain(..)
+            .partition(|v| v.get("method").and_then(Value::as_str) == Some(method) && v.get("id").is_none());
+        self.backlog = keep;
+        hit
+    }
+
+    /// A request from the gateway to us (server-to-client).
+    pub fn incoming_request(&mut self, method: &str) -> Value {
+        let m = method.to_owned();
+        self.recv_until(method, move |v| {
+            v.get("method").and_then(Value::as_str) == Some(&m) && v.get("id").is_some()
+        })
+    }
+
+    /// Legacy handshake with the given client capabilities.
+    pub fn initialize(&mut self, capabilities: Value) -> Value {
+        let r = self.ok(
+            "initialize",
+            json!({ "protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": { "name": "test", "version": "1" } }),
+        );
+        self.send(&json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+        r
+    }
+
+    pub fn tool_names(&mut self) -> Vec<String> {
+        let r = self.ok("tools/list", json!({}));
+        r["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+    }
+
+    /// Call a tool and return the first text content.
+    pub fn call_text(&mut self, tool: &str, args: Value) -> String {
+        let r = self.ok("tools/call", json!({ "name": tool, "arguments": args }));
+        r["content"][0]["text"].as_str().unwrap_or_else(|| panic!("no text in {r}")).to_owned()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait for the process to exit on its own.
+    pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Is a process with this pid still alive (and not a zombie)?
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Children of `pid`, from every one of its threads (tokio spawns from worker threads).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    let mut out = Vec::new();
+    for t in tasks.flatten() {
+        if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
+            out.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+        }
+    }
+    out
+}
+
+/// All descendants of `pid`.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for c in children_of(p) {
+            if !out.contains(&c) {
+                out.push(c);
+                frontier.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Poll until `cond` holds or `WAIT` passes.
+pub fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting until {what}");
+}
