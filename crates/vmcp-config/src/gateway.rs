@@ -71,6 +71,15 @@ pub struct RawHttp {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub path: Option<String>,
+    /// Extra `Host` header values to accept (loopback names are always accepted).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Extra `Origin` values to accept (loopback origins are always accepted).
+    pub allowed_origins: Option<Vec<String>>,
+    pub max_sessions: Option<usize>,
+    /// Seconds a legacy session may sit idle before it is closed.
+    pub session_idle_timeout: Option<f64>,
+    /// Serve the legacy HTTP+SSE transport (`GET /sse`, `POST /messages`) as well.
+    pub legacy_sse: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -114,6 +123,11 @@ pub struct HttpFront {
     pub host: String,
     pub port: u16,
     pub path: String,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    pub max_sessions: usize,
+    pub session_idle_timeout_secs: f64,
+    pub legacy_sse: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -234,6 +248,15 @@ impl GatewayConfig {
                 host: g.transports.http.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
                 port: g.transports.http.port.unwrap_or(3000),
                 path: path_value,
+                allowed_hosts: g.transports.http.allowed_hosts.clone().unwrap_or_default(),
+                allowed_origins: g.transports.http.allowed_origins.clone().unwrap_or_default(),
+                max_sessions: g.transports.http.max_sessions.unwrap_or(1000),
+                session_idle_timeout_secs: secs(
+                    g.transports.http.session_idle_timeout,
+                    1800.0,
+                    "gateway.transports.http.session_idle_timeout",
+                )?,
+                legacy_sse: g.transports.http.legacy_sse.unwrap_or(true),
             },
             websocket: WebSocketFront {
                 enabled: g.transports.websocket.enabled.unwrap_or(false),

@@ -99,7 +99,7 @@ async fn batch(gw: &Arc<Gateway>, session: &Arc<Session>, frame: &[u8]) -> Optio
     (!answers.is_empty()).then(|| format!("[{}]", answers.join(",")))
 }
 
-fn notification(gw: &Arc<Gateway>, session: &Arc<Session>, msg: &Message) {
+pub(crate) fn notification(gw: &Arc<Gateway>, session: &Arc<Session>, msg: &Message) {
     match msg.method() {
         "notifications/cancelled" => {
             if let Some(id) = msg.params().and_then(|p| splice::get(p, "requestId")) {
@@ -141,6 +141,12 @@ fn check_era(session: &Session, msg: &Message) -> Result<(), RpcError> {
     }
     match meta::request_version(msg.params()) {
         Some(v) if v == version::MODERN => {
+            if meta::request_capabilities(msg.params()).is_none() {
+                return Err(RpcError::new(
+                    ErrorCode::InvalidParams,
+                    format!("params._meta is missing the required key `{}`", meta::CLIENT_CAPABILITIES),
+                ));
+            }
             if session.era().is_none() {
                 let caps = meta::request_capabilities(msg.params())
                     .and_then(|c| serde_json::value::RawValue::from_string(c.to_owned()).ok());
@@ -152,10 +158,11 @@ fn check_era(session: &Session, msg: &Message) -> Result<(), RpcError> {
             }
             Ok(())
         }
-        Some(v) => {
-            Err(RpcError::new(ErrorCode::InvalidParams, format!("unsupported protocol version `{v}`"))
-                .with_data(serde_json::json!({ "supported": [version::MODERN], "requested": v })))
-        }
+        Some(v) => Err(RpcError::new(
+            ErrorCode::UnsupportedProtocolVersion,
+            format!("unsupported protocol version `{v}`"),
+        )
+        .with_data(serde_json::json!({ "supported": [version::MODERN], "requested": v }))),
         None => Err(RpcError::new(
             ErrorCode::InvalidParams,
             format!(
@@ -182,12 +189,16 @@ async fn handle(gw: &Arc<Gateway>, session: &Arc<Session>, msg: &Message) -> Res
         "server/discover" => discover(gw, session).await,
         "ping" => Ok(Reply::Result(era::to_client("{}", session).into_owned())),
         "logging/setLevel" => set_level(gw, params).await,
-        "tools/call"
-        | "prompts/get"
-        | "resources/read"
-        | "resources/subscribe"
-        | "resources/unsubscribe"
-        | "completion/complete" => route::forward(gw, session, method, params).await,
+        "tools/call" | "prompts/get" | "resources/read" | "completion/complete" => {
+            route::forward(gw, session, msg.id.as_deref().map(|i| i.get()), method, params).await
+        }
+        "resources/subscribe" | "resources/unsubscribe" => {
+            crate::subscriptions::handle(gw, session, method, params).await
+        }
+        "subscriptions/listen" => {
+            let id = msg.id.as_deref().map_or("null", |i| i.get());
+            crate::listen::serve(gw, session, id, params).await.map(Reply::Result)
+        }
         m if m.starts_with("vmcp/") => crate::ext::handle(gw, session, m, params).map(Reply::Result),
         _ => Err(RpcError::new(ErrorCode::MethodNotFound, format!("method not found: {method}"))
             .with_data(serde_json::json!({ "method": method }))),

@@ -100,8 +100,17 @@ pub async fn upstream_list_changes(up: Arc<Upstream>) {
     );
     let params = crate::era::to_backend(Some(&params), &up, None).map(|p| p.into_owned());
     let forever = Duration::from_secs(60 * 60 * 24 * 365);
-    match up.request(up.next_id(), "subscriptions/listen", params.as_deref(), None, forever).await {
-        Ok(_) => tracing::debug!(server = %up.id(), "backend ended its subscriptions/listen"),
-        Err(e) => tracing::debug!(server = %up.id(), "subscriptions/listen ended: {e}"),
+    // A backend may end the stream (a result, or `notifications/cancelled` on stdio); listen again
+    // while it is up.
+    while up.is_ready() {
+        match up.request(up.next_id(), "subscriptions/listen", params.as_deref(), None, forever).await {
+            Ok(reply) if reply.error.is_some() => {
+                tracing::debug!(server = %up.id(), "backend refused subscriptions/listen");
+                return;
+            }
+            Ok(_) => tracing::debug!(server = %up.id(), "backend ended its subscriptions/listen"),
+            Err(e) => tracing::debug!(server = %up.id(), "subscriptions/listen ended: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

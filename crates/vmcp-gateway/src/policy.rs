@@ -20,6 +20,8 @@ pub struct Caller {
 pub enum Identity {
     /// The user who started `vmcp start` on a terminal or as a desktop client's child process.
     LocalUser,
+    /// A client of a network front, known by its address only.
+    Network(std::net::SocketAddr),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,12 @@ pub enum Access {
 impl Caller {
     pub fn local_user() -> Self {
         Self { identity: Identity::LocalUser, access: Access::Full }
+    }
+
+    /// An unauthenticated network client. Network fronts without authentication bind to
+    /// loopback only, so such a caller is on this machine.
+    pub fn network(peer: std::net::SocketAddr) -> Self {
+        Self { identity: Identity::Network(peer), access: Access::Full }
     }
 }
 

@@ -60,7 +60,7 @@ fn notification(gw: &Arc<Gateway>, up: &Arc<Upstream>, msg: Message) {
             else {
                 return;
             };
-            session.try_send(message::notification(method, Some(&p)));
+            session.try_send_related(origin.request.as_deref(), message::notification(method, Some(&p)));
         }
         "notifications/tools/list_changed"
         | "notifications/prompts/list_changed"
@@ -89,7 +89,12 @@ fn notification(gw: &Arc<Gateway>, up: &Arc<Upstream>, msg: Message) {
             }
         }
         "notifications/cancelled" => {
-            // The backend gave up on a request it sent us; the relay task times out on its own.
+            // Legacy: the backend gave up on a request it sent us (the relay task times out on its
+            // own). Modern stdio: the backend ends one of vMCP's `subscriptions/listen` requests.
+            let id = params.and_then(|p| splice::get(p, "requestId")).and_then(|i| i.parse::<u64>().ok());
+            if let Some(id) = id {
+                up.end_request(id);
+            }
             tracing::debug!(server = %up.id(), "backend cancelled a request: {}", params.unwrap_or(""));
         }
         _ => {
@@ -141,14 +146,17 @@ fn needed_capability(method: &str) -> Option<&'static str> {
 async fn server_request(gw: &Arc<Gateway>, up: &Arc<Upstream>, msg: Message) {
     let Some(id) = msg.id.as_deref() else { return };
     let method = msg.method();
-    let session = up.latest_session().and_then(|s| gw.session(s)).or_else(|| {
+    let origin = up.latest_origin();
+    let request = origin.as_ref().and_then(|o| o.request.clone());
+    let session = origin.and_then(|o| gw.session(o.session)).or_else(|| {
         let all = gw.sessions();
         (all.len() == 1).then(|| all[0].clone())
     });
+    let timeout = Duration::from_secs_f64(up.spec.timeout_secs);
     let answer = match session {
         None if method == "ping" => Ok("{}".to_owned()),
         None => Err(RpcError::new(ErrorCode::InternalError, format!("no client to relay `{method}` to"))),
-        Some(s) => ask_client(&s, method, msg.params(), Duration::from_secs_f64(up.spec.timeout_secs)).await,
+        Some(s) => ask_client(&s, request.as_deref(), method, msg.params(), timeout).await,
     };
     match answer {
         Ok(result) => up.respond(id, Ok(&result)).await,
@@ -159,6 +167,7 @@ async fn server_request(gw: &Arc<Gateway>, up: &Arc<Upstream>, msg: Message) {
 /// Send a request to a legacy client and wait for its answer (raw result text).
 async fn ask_client(
     session: &Session,
+    related: Option<&str>,
     method: &str,
     params: Option<&str>,
     timeout: Duration,
@@ -175,7 +184,7 @@ async fn ask_client(
         return Err(RpcError::new(ErrorCode::MethodNotFound, format!("the client does not support {cap}")));
     }
     let (id, rx) = session.begin_outgoing();
-    if !session.send(message::request(&id.to_string(), method, params)).await {
+    if !session.send_related(related, message::request(&id.to_string(), method, params)).await {
         session.abandon_outgoing(id);
         return Err(RpcError::new(ErrorCode::TransportClosed, "the client went away"));
     }
@@ -218,6 +227,7 @@ const MAX_ROUNDS: usize = 16;
 pub async fn bridge_input_required(
     _gw: &Gateway,
     session: &Arc<Session>,
+    request: Option<&str>,
     m: &Arc<Mounted>,
     method: &str,
     params: Option<&str>,
@@ -233,7 +243,8 @@ pub async fn bridge_input_required(
         let mut responses = String::from("{");
         for (i, req) in splice::members(requests).unwrap_or_default().into_iter().enumerate() {
             let method = splice::get(req.value, "method").and_then(splice::as_str).unwrap_or_default();
-            let answer = ask_client(session, &method, splice::get(req.value, "params"), timeout).await?;
+            let answer =
+                ask_client(session, request, &method, splice::get(req.value, "params"), timeout).await?;
             if i > 0 {
                 responses.push(',');
             }

@@ -39,6 +39,7 @@ pub(crate) struct Routed<'a> {
 pub async fn forward(
     gw: &Gateway,
     session: &Arc<Session>,
+    request: Option<&str>,
     method: &str,
     params: Option<&str>,
 ) -> Result<Reply, RpcError> {
@@ -61,6 +62,7 @@ pub async fn forward(
     let params = era::to_backend(Some(&params), &m.up, Some(session));
     let origin = Origin {
         session: session.id,
+        request: request.map(Arc::from),
         progress_token: progress_token.and_then(|t| serde_json::value::RawValue::from_string(t).ok()),
     };
     let timeout = Duration::from_secs_f64(m.spec.timeout_secs);
@@ -71,8 +73,16 @@ pub async fn forward(
     if let Some(result) = msg.result.as_deref() {
         let result = result.get();
         if crate::relay::needs_bridge(result, session) {
-            return crate::relay::bridge_input_required(gw, session, &m, method, params.as_deref(), result)
-                .await;
+            return crate::relay::bridge_input_required(
+                gw,
+                session,
+                request,
+                &m,
+                method,
+                params.as_deref(),
+                result,
+            )
+            .await;
         }
         let adapted = match method {
             "resources/read" => era::to_client_cacheable(result, session),
@@ -159,12 +169,10 @@ fn unknown(what: &str, name: &str, miss: Miss) -> RpcError {
 }
 
 fn resource_not_found(uri: &str) -> RpcError {
-    // -32002 is MCP's "resource not found".
-    RpcError {
-        code: -32002,
-        message: format!("resource not found: no mounted server serves `{uri}`"),
-        data: None,
-    }
+    RpcError::new(
+        ErrorCode::ResourceNotFound,
+        format!("resource not found: no mounted server serves `{uri}`"),
+    )
     .with_data(serde_json::json!({ "uri": uri }))
 }
 

@@ -42,6 +42,21 @@ pub struct Session {
     next_outgoing: AtomicU64,
     subscriptions: Mutex<HashSet<String>>,
     listeners: Mutex<Vec<(String, Filter)>>,
+    /// Per-request streams (an HTTP POST answered as SSE): messages related to that request go
+    /// there instead of the session's own channel.
+    streams: Mutex<HashMap<Box<str>, mpsc::Sender<String>>>,
+}
+
+/// Closes a per-request stream registration when the request ends.
+pub struct StreamGuard {
+    session: std::sync::Arc<Session>,
+    id: Box<str>,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        lock(&self.session.streams).remove(&self.id);
+    }
 }
 
 /// Removes a listener when its request ends (cancelled or finished).
@@ -69,6 +84,7 @@ impl Session {
             next_outgoing: AtomicU64::new(0),
             subscriptions: Mutex::default(),
             listeners: Mutex::default(),
+            streams: Mutex::default(),
         }
     }
 
@@ -87,6 +103,33 @@ impl Session {
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Route messages related to request `id` (raw JSON) to `tx` until the guard drops.
+    pub fn open_stream(self: &std::sync::Arc<Self>, id: &str, tx: mpsc::Sender<String>) -> StreamGuard {
+        lock(&self.streams).insert(id.into(), tx);
+        StreamGuard { session: self.clone(), id: id.into() }
+    }
+
+    fn stream_for(&self, related: Option<&str>) -> Option<mpsc::Sender<String>> {
+        let id = related?;
+        lock(&self.streams).get(id).cloned()
+    }
+
+    /// Send alongside a request: on its own stream if it has one, else on the session's channel.
+    pub async fn send_related(&self, related: Option<&str>, line: String) -> bool {
+        match self.stream_for(related) {
+            Some(tx) => tx.send(line).await.is_ok(),
+            None => self.send(line).await,
+        }
+    }
+
+    /// Like `send_related`, without waiting (from backend reader tasks).
+    pub fn try_send_related(&self, related: Option<&str>, line: String) -> bool {
+        match self.stream_for(related) {
+            Some(tx) => tx.try_send(line).is_ok(),
+            None => self.try_send(line),
         }
     }
 

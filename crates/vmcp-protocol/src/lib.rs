@@ -9,6 +9,7 @@ pub mod framing;
 pub mod message;
 pub mod meta;
 pub mod splice;
+pub mod sse;
 pub mod version;
 
 pub use codes::{ErrorCode, RpcError};

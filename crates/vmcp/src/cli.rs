@@ -18,6 +18,15 @@ pub enum Command {
         /// Config file (default: $VMCP_HOME/config/vmcp.toml).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Serve Streamable HTTP (and legacy SSE) on HOST:PORT, overriding the config.
+        #[arg(long, value_name = "HOST:PORT")]
+        http: Option<String>,
+        /// Serve WebSocket on HOST:PORT, overriding the config.
+        #[arg(long, value_name = "HOST:PORT")]
+        ws: Option<String>,
+        /// Do not serve stdio (run until SIGTERM/SIGINT).
+        #[arg(long)]
+        no_stdio: bool,
     },
     /// List the configured servers.
     List {

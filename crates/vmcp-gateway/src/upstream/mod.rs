@@ -167,12 +167,18 @@ impl Upstream {
         self.pending.next_id()
     }
 
+    /// The backend ended one of vMCP's requests without answering it (a modern server closing a
+    /// `subscriptions/listen`): its waiter sees the connection as closed.
+    pub fn end_request(&self, id: u64) {
+        self.pending.remove(id);
+    }
+
     pub fn origin(&self, id: u64) -> Option<Origin> {
         self.pending.origin(id)
     }
 
-    pub fn latest_session(&self) -> Option<u64> {
-        self.pending.latest_session()
+    pub fn latest_origin(&self) -> Option<Origin> {
+        self.pending.latest_origin()
     }
 
     /// Send a request with the given id and wait for its answer. Dropping the future cancels the

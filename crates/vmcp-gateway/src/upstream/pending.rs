@@ -17,6 +17,9 @@ use vmcp_protocol::Message;
 #[derive(Debug, Clone)]
 pub struct Origin {
     pub session: u64,
+    /// The client's own id for the request (raw JSON), so related messages can follow it
+    /// (e.g. onto that request's HTTP response stream).
+    pub request: Option<std::sync::Arc<str>>,
     /// The client's own progress token, when its request carried one.
     pub progress_token: Option<Box<RawValue>>,
 }
@@ -61,11 +64,14 @@ impl Pending {
         self.lock().get(&id).and_then(|e| e.origin.clone())
     }
 
-    /// The session of the most recent request still waiting, for a backend request that names
-    /// no cause (stdio carries no link between a server request and the client request behind it).
-    pub fn latest_session(&self) -> Option<u64> {
+    /// The origin of the most recent request still waiting, for a backend request that names no
+    /// cause (stdio carries no link between a server request and the client request behind it).
+    pub fn latest_origin(&self) -> Option<Origin> {
         let map = self.lock();
-        map.iter().filter_map(|(id, e)| e.origin.as_ref().map(|o| (*id, o.session))).max().map(|(_, s)| s)
+        map.iter()
+            .filter_map(|(id, e)| e.origin.as_ref().map(|o| (*id, o)))
+            .max_by_key(|(id, _)| *id)
+            .map(|(_, o)| o.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -97,8 +103,8 @@ mod tests {
         let b = p.next_id();
         assert_ne!(a, b);
         let mut rx_a = p.insert(a, None);
-        let mut rx_b = p.insert(b, Some(Origin { session: 7, progress_token: None }));
-        assert_eq!(p.latest_session(), Some(7));
+        let mut rx_b = p.insert(b, Some(Origin { session: 7, request: None, progress_token: None }));
+        assert_eq!(p.latest_origin().map(|o| o.session), Some(7));
         assert!(p.complete(a, msg(a)));
         assert!(!p.complete(a, msg(a)), "a second answer must find nothing");
         assert!(rx_a.try_recv().is_ok());

@@ -9,7 +9,9 @@ use crate::cli::{Cli, Command, ConfigCommand};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Start { config } => start::run(config.as_deref()),
+        Command::Start { config, http, ws, no_stdio } => {
+            start::run(config.as_deref(), start::Fronts { http, ws, no_stdio })
+        }
         Command::List { config, json } => servers::list(config.as_deref(), json),
         Command::Info { id, config, json } => servers::info(config.as_deref(), &id, json),
         Command::Mount { id, env, prefix, command } => servers::mount(&id, &env, prefix, &command),

@@ -1,16 +1,63 @@
-//! `vmcp start`: run the gateway until the client closes stdin or a signal arrives, then stop
-//! every backend in order.
+//! `vmcp start`: run the gateway's fronts (stdio, Streamable HTTP + legacy SSE, WebSocket)
+//! until the stdio client closes its input or a signal arrives, then drain and stop every
+//! backend in order.
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use vmcp_config::ServersFile;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use vmcp_config::{GatewayConfig, ServersFile};
 use vmcp_gateway::{Caller, Gateway, front, reload};
 
-pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
-    let loaded = super::config::load(config)?;
+use crate::UsageError;
+
+/// Front overrides from the command line.
+pub struct Fronts {
+    pub http: Option<String>,
+    pub ws: Option<String>,
+    pub no_stdio: bool,
+}
+
+fn apply_overrides(cfg: &mut GatewayConfig, fronts: &Fronts) -> anyhow::Result<()> {
+    let split = |v: &str| -> anyhow::Result<(String, u16)> {
+        let addr: SocketAddr =
+            v.parse().map_err(|_| UsageError(format!("`{v}` is not HOST:PORT (e.g. 127.0.0.1:3000)")))?;
+        Ok((addr.ip().to_string(), addr.port()))
+    };
+    if let Some(v) = &fronts.http {
+        (cfg.http.host, cfg.http.port) = split(v)?;
+        cfg.http.enabled = true;
+    }
+    if let Some(v) = &fronts.ws {
+        (cfg.websocket.host, cfg.websocket.port) = split(v)?;
+        cfg.websocket.enabled = true;
+    }
+    if fronts.no_stdio {
+        cfg.stdio_enabled = false;
+    }
+    Ok(())
+}
+
+async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+    let addr = format!("{host}:{port}");
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for {what}: {e}"))?;
+    let local = listener.local_addr()?;
+    if !local.ip().is_loopback() {
+        tracing::warn!("{what} listens on {local}, beyond this machine, and no authentication is configured");
+    }
+    Ok(listener)
+}
+
+pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
+    let mut loaded = super::config::load(config)?;
+    apply_overrides(&mut loaded.gateway, &fronts)?;
     crate::logging::init(&loaded.gateway.logging.level);
-    let servers = match loaded.servers {
+    let servers = match loaded.servers.take() {
         Some(file) => file.servers,
         None => {
             tracing::info!("no {} yet; mounting the built-in servers", loaded.servers_path.display());
@@ -18,27 +65,78 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<()> {
             ServersFile::from_raw(Path::new("<built-in default>"), raw)?.servers
         }
     };
-    let grace = Duration::from_secs_f64(loaded.gateway.shutdown_grace_secs);
-    let servers_path = loaded.servers_path.clone();
+    let cfg = loaded.gateway;
+    if !cfg.stdio_enabled && !cfg.http.enabled && !cfg.websocket.enabled {
+        return Err(UsageError("every front is disabled; enable stdio, http or websocket".into()).into());
+    }
+    let grace = Duration::from_secs_f64(cfg.shutdown_grace_secs);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async move {
-        let gw = Gateway::start(loaded.gateway, servers);
-        let stop_watch = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(reload::watch(gw.clone(), servers_path, Duration::from_secs(1), stop_watch.clone()));
-        let serve =
-            front::stdio::serve(gw.clone(), Caller::local_user(), tokio::io::stdin(), tokio::io::stdout());
+    let result = rt.block_on(async move {
+        let (http, ws) = (cfg.http.clone(), cfg.websocket.clone());
+        let stdio = cfg.stdio_enabled;
+        let http_listener =
+            if http.enabled { Some(bind(&http.host, http.port, "the HTTP front").await?) } else { None };
+        let ws_listener =
+            if ws.enabled { Some(bind(&ws.host, ws.port, "the WebSocket front").await?) } else { None };
+        let gw = Gateway::start(cfg, servers);
+        let stop = CancellationToken::new();
+        let mut fronts = tokio::task::JoinSet::new();
+        fronts.spawn(reload::watch(
+            gw.clone(),
+            loaded.servers_path.clone(),
+            Duration::from_secs(1),
+            stop.clone(),
+        ));
+        if let Some(l) = http_listener {
+            let (gw, stop) = (gw.clone(), stop.clone());
+            fronts.spawn(async move { log_err(front::http::serve(gw, http, l, stop).await) });
+        }
+        if let Some(l) = ws_listener {
+            let (gw, stop) = (gw.clone(), stop.clone());
+            fronts.spawn(async move { log_err(front::ws::serve(gw, ws, l, stop).await) });
+        }
         tokio::select! {
-            () = serve => tracing::info!("client disconnected; shutting down"),
+            () = serve_stdio(gw.clone(), stdio) => tracing::info!("client disconnected; shutting down"),
             signal = shutdown_signal() => tracing::info!("{signal}; shutting down"),
         }
-        stop_watch.cancel();
-        if tokio::time::timeout(grace + Duration::from_secs(2), gw.shutdown()).await.is_err() {
-            tracing::warn!("servers did not stop in time");
-        }
+        drain(&gw, stop, fronts, grace).await;
+        anyhow::Ok(())
     });
     // stdin's reader thread may still be blocked in read(2); don't wait for it.
     rt.shutdown_timeout(Duration::from_millis(50));
-    Ok(())
+    result
+}
+
+async fn serve_stdio(gw: Arc<Gateway>, enabled: bool) {
+    if enabled {
+        front::stdio::serve(gw, Caller::local_user(), tokio::io::stdin(), tokio::io::stdout()).await;
+    } else {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Stop accepting, give in-flight requests the grace period, then stop the backends.
+async fn drain(
+    gw: &Arc<Gateway>,
+    stop: CancellationToken,
+    mut fronts: tokio::task::JoinSet<()>,
+    grace: Duration,
+) {
+    stop.cancel();
+    let drained = tokio::time::timeout(grace, async { while fronts.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!("requests still running after {grace:?}; closing them");
+        fronts.abort_all();
+    }
+    if tokio::time::timeout(grace + Duration::from_secs(2), gw.shutdown()).await.is_err() {
+        tracing::warn!("servers did not stop in time");
+    }
+}
+
+fn log_err(r: std::io::Result<()>) {
+    if let Err(e) = r {
+        tracing::error!("front failed: {e}");
+    }
 }
 
 async fn shutdown_signal() -> &'static str {

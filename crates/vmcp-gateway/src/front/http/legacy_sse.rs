@@ -1,0 +1,90 @@
+//! The legacy HTTP+SSE transport (2024-11-05) for old clients: `GET /sse` opens a session whose
+//! first event (`endpoint`) names the URL to POST messages to; every answer and notification
+//! then arrives on that stream. The session ends when the stream closes.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::{Semaphore, mpsc};
+use vmcp_protocol::sse;
+
+use super::HttpState;
+use crate::dispatch;
+use crate::policy::Caller;
+use crate::session::Session;
+
+/// An open SSE session and the bound on its requests in flight.
+type Entry = (Arc<Session>, Arc<Semaphore>);
+
+/// Open SSE sessions by id (the `sessionId` query parameter of the endpoint URL).
+fn sessions() -> &'static Mutex<HashMap<String, Entry>> {
+    static MAP: OnceLock<Mutex<HashMap<String, Entry>>> = OnceLock::new();
+    MAP.get_or_init(Mutex::default)
+}
+
+pub(super) async fn connect(
+    State(st): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    let (tx, mut rx) = mpsc::channel::<String>(1024);
+    let session = st.gw.open_session(Caller::network(peer), tx);
+    let id = format!("{:032x}", rand::random::<u128>());
+    sessions()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.clone(), (session.clone(), Arc::new(Semaphore::new(1024))));
+    let (body_tx, body_rx) = mpsc::channel::<String>(1024);
+    let _ = body_tx.try_send(sse::encode(None, Some("endpoint"), &format!("/messages?sessionId={id}")));
+    let gw = st.gw.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => if body_tx.send(sse::encode(None, Some("message"), &m)).await.is_err() { break },
+                    None => break,
+                },
+                _ = body_tx.closed() => break,
+            }
+        }
+        sessions().lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        gw.close_session(&session);
+        tracing::debug!(session = %id, "SSE session closed");
+    });
+    let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct Target {
+    #[serde(rename = "sessionId", alias = "session_id")]
+    session_id: String,
+}
+
+pub(super) async fn message(
+    State(st): State<Arc<HttpState>>,
+    Query(target): Query<Target>,
+    body: Bytes,
+) -> Response {
+    let found = sessions().lock().unwrap_or_else(|p| p.into_inner()).get(&target.session_id).cloned();
+    let Some((session, limit)) = found else {
+        return (StatusCode::NOT_FOUND, "unknown session").into_response();
+    };
+    let Ok(permit) = limit.acquire_owned().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    dispatch::accept(&st.gw, &session, &body, permit);
+    (StatusCode::ACCEPTED, "Accepted").into_response()
+}

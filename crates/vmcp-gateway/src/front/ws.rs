@@ -1,0 +1,89 @@
+//! The WebSocket front: subprotocol `mcp`, one JSON-RPC message per text frame, as the
+//! TypeScript SDK's `WebSocketClientTransport` speaks it. WebSocket is not a transport of the
+//! MCP specification (SEP-1288); this is the convention in use.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use vmcp_config::WebSocketFront;
+
+use crate::dispatch;
+use crate::gateway::Gateway;
+use crate::policy::Caller;
+
+pub async fn serve(
+    gw: Arc<Gateway>,
+    cfg: WebSocketFront,
+    listener: TcpListener,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    tracing::info!("WebSocket front on ws://{local}/");
+    let app =
+        Router::new().route("/", any(upgrade)).route("/{*rest}", any(upgrade)).with_state((gw, cfg, local));
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+}
+
+type WsState = (Arc<Gateway>, WebSocketFront, SocketAddr);
+
+async fn upgrade(
+    State((gw, _cfg, local)): State<WsState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    if local.ip().is_loopback() && !matches!(name, "localhost" | "127.0.0.1" | "[::1]") {
+        return (StatusCode::FORBIDDEN, "forbidden: Host not allowed").into_response();
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        let rest = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")).unwrap_or("");
+        let oname = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
+        if !matches!(oname, "localhost" | "127.0.0.1" | "[::1]") {
+            return (StatusCode::FORBIDDEN, "forbidden: Origin not allowed").into_response();
+        }
+    }
+    let max = gw.cfg.max_message_size;
+    ws.protocols(["mcp"]).max_message_size(max).on_upgrade(move |socket| session(gw, peer, socket))
+}
+
+async fn session(gw: Arc<Gateway>, peer: SocketAddr, socket: WebSocket) {
+    let (mut sink, mut frames) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<String>(1024);
+    let session = gw.open_session(Caller::network(peer), tx);
+    let writer = tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            if sink.send(WsMessage::Text(line.into())).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let limit = Arc::new(Semaphore::new(1024));
+    while let Some(frame) = frames.next().await {
+        let data = match frame {
+            Ok(WsMessage::Text(t)) => t.as_str().as_bytes().to_vec(),
+            Ok(WsMessage::Binary(b)) => b.to_vec(),
+            Ok(WsMessage::Close(_)) | Err(_) => break,
+            Ok(_) => continue,
+        };
+        let Ok(permit) = limit.clone().acquire_owned().await else { break };
+        dispatch::accept(&gw, &session, &data, permit);
+    }
+    gw.close_session(&session);
+    drop(session);
+    writer.abort();
+}
