@@ -21,6 +21,10 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.place {
+            // `file:line:col: message`, the form editors and terminals link to.
+            Some(place) if place.bytes().all(|b| b.is_ascii_digit() || b == b':') => {
+                write!(f, "{}:{}: {}", self.file.display(), place, self.message)
+            }
             Some(place) => write!(f, "{}: {}: {}", self.file.display(), place, self.message),
             None => write!(f, "{}: {}", self.file.display(), self.message),
         }

@@ -41,7 +41,7 @@ fn errors_name_the_place_and_the_problem() {
     for (text, place, msg) in cases {
         let err = parse(text).unwrap_err();
         let shown = err.to_string();
-        assert!(shown.starts_with("servers.json: "), "{shown}");
+        assert!(shown.starts_with("servers.json:"), "{shown}");
         assert!(err.place.as_deref().unwrap_or("").starts_with(place), "{text}: place {:?}", err.place);
         assert!(shown.contains(msg), "{text}: {shown}");
     }

@@ -8,8 +8,11 @@
 
 mod child;
 mod handshake;
+mod http;
 mod pending;
+mod sse;
 mod stdio;
+mod ws;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -105,7 +108,13 @@ impl Upstream {
             gone: watch::channel(false).0,
             last_stderr: Mutex::new(None),
         });
-        if let Err(reason) = stdio::connect(&up, rx, opts) {
+        let connected = match &up.spec.transport {
+            vmcp_config::Transport::Stdio { .. } => stdio::connect(&up, rx, opts),
+            vmcp_config::Transport::StreamableHttp { .. } => http::connect(&up, rx, opts),
+            vmcp_config::Transport::Sse { .. } => sse::connect(&up, rx, opts),
+            vmcp_config::Transport::WebSocket { .. } => ws::connect(&up, rx, opts),
+        };
+        if let Err(reason) = connected {
             tracing::warn!(server = %up.spec.id, "server failed to start: {reason}");
             up.set_status(Status::Failed(reason), opts);
             up.gone.send_replace(true);
@@ -271,6 +280,47 @@ impl Upstream {
     pub fn version(&self) -> Option<ProtocolVersion> {
         self.handshake().map(|h| h.version)
     }
+}
+
+/// Hand a message from the backend to its waiter or to the events sink.
+pub(super) fn deliver(up: &Arc<Upstream>, msg: Message, opts: &Options) {
+    match msg.kind() {
+        vmcp_protocol::MessageKind::Response => match msg.id_u64() {
+            Some(id) => {
+                if !up.pending.complete(id, msg) {
+                    tracing::debug!(server = %up.spec.id, id, "late or unknown response dropped");
+                }
+            }
+            None => tracing::warn!(server = %up.spec.id, "response with an id vMCP never sent; dropped"),
+        },
+        vmcp_protocol::MessageKind::Notification => opts.events.notification(up, msg),
+        vmcp_protocol::MessageKind::Request => opts.events.request(up, msg),
+    }
+}
+
+/// A network transport ended: fail what is in flight, record why, mark the connection gone.
+pub(super) fn transport_ended(up: &Arc<Upstream>, reason: Option<String>, opts: &Options) {
+    up.pending.fail_all();
+    let status = match (reason, up.status()) {
+        (_, Status::Failed(r)) => Status::Failed(r),
+        (None, _) => Status::Stopped,
+        (Some(r), Status::Starting) => Status::Failed(r),
+        (Some(r), _) => {
+            tracing::warn!(server = %up.spec.id, "{r}");
+            Status::Exited(r)
+        }
+    };
+    up.set_status(status, opts);
+    up.gone.send_replace(true);
+}
+
+/// Headers configured for a network upstream, with `${VAR}` expanded from the gateway's environment.
+pub(super) fn configured_headers(up: &Upstream) -> Result<Vec<(String, String)>, String> {
+    up.spec
+        .headers
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), vmcp_config::expand_env(v, |name| std::env::var(name).ok())?)))
+        .collect()
 }
 
 /// Cancels a request at the backend if its waiter goes away before the answer.

@@ -14,7 +14,7 @@ use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
 use vmcp_config::Transport;
-use vmcp_protocol::{Frame, LineCodec, Message, MessageKind};
+use vmcp_protocol::{Frame, LineCodec, Message};
 
 use super::child::{self, ChildSpec};
 use super::{Options, Status, Upstream};
@@ -22,7 +22,7 @@ use super::{Options, Status, Upstream};
 /// Spawn the process and its tasks. Errors are reasons for `Status::Failed`.
 pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Options) -> Result<(), String> {
     let Transport::Stdio { command, args, cwd } = &up.spec.transport else {
-        return Err(format!("transport `{}` is not supported yet", up.spec.transport.kind()));
+        return Err("not a stdio server".into());
     };
     let env = child::child_env(&up.spec.environment, |k| std::env::var(k).ok())?;
     let spec = ChildSpec { command: command.clone(), args: args.clone(), cwd: cwd.clone(), env };
@@ -76,7 +76,7 @@ async fn read_loop(
     while let Some(frame) = frames.next().await {
         match frame {
             Ok(Frame::Line(line)) => match Message::parse(&line) {
-                Ok(msg) => dispatch(&up, msg, &opts),
+                Ok(msg) => super::deliver(&up, msg, &opts),
                 Err(e) => tracing::warn!(
                     server = %up.spec.id,
                     "server wrote a line that is not JSON-RPC to stdout ({e}): {}",
@@ -93,21 +93,6 @@ async fn read_loop(
         }
     }
     let _ = done.send(());
-}
-
-fn dispatch(up: &Arc<Upstream>, msg: Message, opts: &Options) {
-    match msg.kind() {
-        MessageKind::Response => match msg.id_u64() {
-            Some(id) => {
-                if !up.pending.complete(id, msg) {
-                    tracing::debug!(server = %up.spec.id, id, "late or unknown response dropped");
-                }
-            }
-            None => tracing::warn!(server = %up.spec.id, "response with an id vMCP never sent; dropped"),
-        },
-        MessageKind::Notification => opts.events.notification(up, msg),
-        MessageKind::Request => opts.events.request(up, msg),
-    }
 }
 
 async fn log_stderr(up: Arc<Upstream>, stderr: ChildStderr) {

@@ -1,5 +1,15 @@
 //! `vmcp builtin NAME`: serve one of the servers built into vmcp over stdio.
 
 pub fn run(name: &str) -> anyhow::Result<()> {
-    Err(crate::UsageError(format!("no built-in server `{name}`")).into())
+    vmcp_servers::run_builtin(name).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            crate::UsageError(format!(
+                "no built-in server `{name}` (have: {})",
+                vmcp_servers::BUILTIN_NAMES.join(", ")
+            ))
+            .into()
+        } else {
+            anyhow::Error::from(e)
+        }
+    })
 }

@@ -131,6 +131,7 @@ pub fn mount(id: &str, env: &[String], prefix: Option<String>, command: &[String
     }
     raw.servers.push(RawServer {
         id: id.to_owned(),
+        transport: "stdio".into(),
         command: Some(command[0].clone()),
         args: command[1..].to_vec(),
         environment,

@@ -1,0 +1,374 @@
+//! Streamable HTTP toward a backend, both eras.
+//!
+//! Each outgoing line becomes a POST (pooled keep-alive connections, no per-request setup). The
+//! answer is read as JSON or as an SSE stream, whose messages (progress, server-to-client
+//! requests, the response) are delivered like a stdio backend's. Legacy: the session id from
+//! `initialize` rides on every request, a GET stream carries messages not tied to a request, and
+//! a 404 (the server lost the session, e.g. it restarted) re-initializes transparently and
+//! retries the request once. Modern: stateless POSTs with `MCP-Protocol-Version`, `Mcp-Method`
+//! and `Mcp-Name`; cancelling drops the response stream.
+//!
+//! Invariant: only the headers configured for this server are sent; a client's credentials
+//! never reach a backend.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::{Semaphore, mpsc};
+use vmcp_config::Transport;
+use vmcp_protocol::{Message, message, meta, splice, sse, version};
+
+use super::{Options, Upstream, configured_headers, deliver, transport_ended};
+
+const SESSION: &str = "mcp-session-id";
+const MAX_CONCURRENT_POSTS: usize = 128;
+
+/// The HTTP side of one backend.
+struct Link {
+    client: reqwest::Client,
+    url: String,
+    headers: HeaderMap,
+    /// Legacy session id, and how many times it was (re)established.
+    session: Mutex<(Option<String>, u64)>,
+    /// Negotiated legacy version, for the `MCP-Protocol-Version` header.
+    version: Mutex<Option<String>>,
+    /// The `initialize` line, to re-initialize after the server lost the session.
+    init: Mutex<Option<String>>,
+    reinit: tokio::sync::Mutex<()>,
+    /// Modern requests in flight: cancelling aborts the POST, which closes its stream.
+    inflight: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
+}
+
+/// What vMCP needs to know about an outgoing line.
+struct Peek {
+    id: Option<u64>,
+    method: Option<String>,
+    modern: bool,
+    name: Option<String>,
+}
+
+fn peek(line: &str) -> Peek {
+    let msg = Message::parse(line.trim_end().as_bytes()).ok();
+    let method = msg.as_ref().and_then(|m| m.method.clone());
+    let params = msg.as_ref().and_then(|m| m.params());
+    let modern = meta::request_version(params).as_deref() == Some(version::MODERN);
+    let name = match method.as_deref() {
+        Some("tools/call" | "prompts/get") => params.and_then(|p| splice::get(p, "name")),
+        Some("resources/read") => params.and_then(|p| splice::get(p, "uri")),
+        _ => None,
+    }
+    .and_then(splice::as_str)
+    .map(|n| n.into_owned());
+    let id = msg.as_ref().filter(|m| m.method.is_some()).and_then(|m| m.id_u64());
+    Peek { id, method, modern, name }
+}
+
+pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Options) -> Result<(), String> {
+    let Transport::StreamableHttp { url } = &up.spec.transport else {
+        return Err("not an HTTP server".into());
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let mut headers = HeaderMap::new();
+    for (k, v) in configured_headers(up)? {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name `{k}`"))?;
+        let value = HeaderValue::from_str(&v).map_err(|_| format!("invalid value for header `{k}`"))?;
+        headers.insert(name, value);
+    }
+    let link = Arc::new(Link {
+        client,
+        url: url.clone(),
+        headers,
+        session: Mutex::new((None, 0)),
+        version: Mutex::new(None),
+        init: Mutex::new(None),
+        reinit: tokio::sync::Mutex::new(()),
+        inflight: Mutex::default(),
+    });
+    tokio::spawn(run(up.clone(), link, rx, opts.clone()));
+    Ok(())
+}
+
+async fn run(up: Arc<Upstream>, link: Arc<Link>, mut rx: mpsc::Receiver<String>, opts: Options) {
+    let limit = Arc::new(Semaphore::new(MAX_CONCURRENT_POSTS));
+    loop {
+        let line = tokio::select! {
+            line = rx.recv() => line,
+            _ = up.stop.cancelled() => None,
+        };
+        let Some(line) = line else { break };
+        let p = peek(&line);
+        if p.method.as_deref() == Some("notifications/cancelled")
+            && up.era() == Some(vmcp_protocol::Era::Modern)
+        {
+            // Modern HTTP: closing the stream is the cancellation.
+            let id = Message::parse(line.trim_end().as_bytes()).ok().and_then(|m| {
+                m.params().and_then(|p| splice::get(p, "requestId")).and_then(|i| i.parse::<u64>().ok())
+            });
+            if let Some(task) =
+                id.and_then(|id| link.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id))
+            {
+                task.abort();
+            }
+            continue;
+        }
+        let Ok(permit) = limit.clone().acquire_owned().await else { break };
+        let (up2, link2, opts2) = (up.clone(), link.clone(), opts.clone());
+        let (id, modern) = (p.id, p.modern);
+        let task = tokio::spawn(async move {
+            exchange(&up2, &link2, line, p, &opts2, true).await;
+            if let Some(id) = id {
+                link2.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            }
+            drop(permit);
+        });
+        if let (Some(id), true) = (id, modern) {
+            link.inflight.lock().unwrap_or_else(|p| p.into_inner()).insert(id, task.abort_handle());
+        }
+    }
+    let session = link.session.lock().unwrap_or_else(|p| p.into_inner()).0.clone();
+    if let Some(sid) = session {
+        let _ = link.client.delete(&link.url).headers(link.headers.clone()).header(SESSION, sid).send().await;
+    }
+    transport_ended(&up, None, &opts);
+}
+
+fn request_headers(link: &Link, p: &Peek) -> HeaderMap {
+    let mut h = link.headers.clone();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    h.insert("accept", HeaderValue::from_static("application/json, text/event-stream"));
+    if p.modern {
+        h.insert("mcp-protocol-version", HeaderValue::from_static(version::MODERN));
+        if let Some(v) = p.method.as_deref().and_then(|m| HeaderValue::from_str(m).ok()) {
+            h.insert("mcp-method", v);
+        }
+        if let Some(v) = p.name.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+            h.insert("mcp-name", v);
+        }
+        return h;
+    }
+    if let Some(v) = link
+        .version
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        h.insert("mcp-protocol-version", v);
+    }
+    if let Some(v) = link
+        .session
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .0
+        .as_deref()
+        .and_then(|s| HeaderValue::from_str(s).ok())
+    {
+        h.insert(SESSION, v);
+    }
+    h
+}
+
+/// POST one line and deliver whatever comes back. `retry`: re-initialize and retry once on 404.
+async fn exchange(up: &Arc<Upstream>, link: &Arc<Link>, line: String, p: Peek, opts: &Options, retry: bool) {
+    let is_init = p.method.as_deref() == Some("initialize");
+    if is_init {
+        *link.init.lock().unwrap_or_else(|p| p.into_inner()) = Some(line.clone());
+    }
+    let generation = link.session.lock().unwrap_or_else(|p| p.into_inner()).1;
+    let sent = link.client.post(&link.url).headers(request_headers(link, &p)).body(line.clone()).send().await;
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) => return fail(up, p.id, 1001, &format!("cannot reach {}: {e}", link.url), opts),
+    };
+    let status = resp.status();
+    if status.as_u16() == 404
+        && retry
+        && !is_init
+        && !p.modern
+        && link.session.lock().unwrap_or_else(|p| p.into_inner()).0.is_some()
+    {
+        tracing::info!(server = %up.spec.id, "the server lost the session; initializing again");
+        if reinitialize(up, link, generation).await {
+            return Box::pin(exchange(up, link, line, p, opts, false)).await;
+        }
+        return fail(up, p.id, 1003, "the server lost the session and initializing again failed", opts);
+    }
+    if is_init && let Some(sid) = resp.headers().get(SESSION).and_then(|v| v.to_str().ok()) {
+        let mut s = link.session.lock().unwrap_or_else(|p| p.into_inner());
+        *s = (Some(sid.to_owned()), s.1 + 1);
+    }
+    if status.as_u16() == 202 {
+        return;
+    }
+    let is_sse = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/event-stream"));
+    let answered = if is_sse {
+        read_sse(up, link, resp, p.id, opts).await
+    } else {
+        match resp.bytes().await {
+            Ok(body) => deliver_body(up, link, &body, p.id, is_init, opts),
+            Err(e) => return fail(up, p.id, 1003, &format!("reading the answer failed: {e}"), opts),
+        }
+    };
+    if !answered && p.id.is_some() {
+        let why = if status.is_success() {
+            "the server closed the stream without answering".to_owned()
+        } else {
+            format!("HTTP {status}")
+        };
+        fail(up, p.id, 5001, &why, opts);
+    }
+    if is_init && status.is_success() {
+        spawn_get_stream(up.clone(), link.clone(), opts.clone());
+    }
+}
+
+/// Deliver a JSON body (one message or a batch). Returns whether it answered `id`.
+fn deliver_body(
+    up: &Arc<Upstream>,
+    link: &Link,
+    body: &[u8],
+    id: Option<u64>,
+    is_init: bool,
+    opts: &Options,
+) -> bool {
+    let items: Vec<Box<serde_json::value::RawValue>> = if message::is_batch(body) {
+        message::split_batch(body).unwrap_or_default()
+    } else {
+        serde_json::from_slice::<Box<serde_json::value::RawValue>>(body).map(|v| vec![v]).unwrap_or_default()
+    };
+    let mut answered = false;
+    for raw in items {
+        let Ok(msg) = Message::parse(raw.get().as_bytes()) else { continue };
+        if msg.method.is_none() && msg.id_u64() == id {
+            answered = true;
+            if is_init {
+                let v = msg
+                    .result
+                    .as_deref()
+                    .and_then(|r| splice::get(r.get(), "protocolVersion"))
+                    .and_then(splice::as_str);
+                *link.version.lock().unwrap_or_else(|p| p.into_inner()) = v.map(|v| v.into_owned());
+            }
+        }
+        deliver(up, msg, opts);
+    }
+    answered
+}
+
+async fn read_sse(
+    up: &Arc<Upstream>,
+    link: &Link,
+    resp: reqwest::Response,
+    id: Option<u64>,
+    opts: &Options,
+) -> bool {
+    let mut parser = sse::Parser::default();
+    let mut body = resp.bytes_stream();
+    let mut answered = false;
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else { break };
+        for event in parser.feed(&chunk) {
+            if event.data.trim().is_empty() {
+                continue; // priming event
+            }
+            answered |= deliver_body(up, link, event.data.as_bytes(), id, false, opts);
+        }
+        if answered {
+            break;
+        }
+    }
+    answered
+}
+
+/// Re-run `initialize` + `notifications/initialized` unless another task already did.
+async fn reinitialize(up: &Arc<Upstream>, link: &Arc<Link>, seen_generation: u64) -> bool {
+    let _guard = link.reinit.lock().await;
+    if link.session.lock().unwrap_or_else(|p| p.into_inner()).1 != seen_generation {
+        return true;
+    }
+    link.session.lock().unwrap_or_else(|p| p.into_inner()).0 = None;
+    let Some(init) = link.init.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return false };
+    let p = Peek { id: None, method: Some("initialize".into()), modern: false, name: None };
+    let resp = match link.client.post(&link.url).headers(request_headers(link, &p)).body(init).send().await {
+        Ok(r) if r.status().is_success() => r,
+        _ => return false,
+    };
+    let Some(sid) = resp.headers().get(SESSION).and_then(|v| v.to_str().ok()).map(str::to_owned) else {
+        return false;
+    };
+    {
+        let mut s = link.session.lock().unwrap_or_else(|p| p.into_inner());
+        *s = (Some(sid), s.1 + 1);
+    }
+    let _ = resp.bytes().await;
+    let note = message::notification("notifications/initialized", None);
+    let p = Peek { id: None, method: Some("notifications/initialized".into()), modern: false, name: None };
+    let ok = link.client.post(&link.url).headers(request_headers(link, &p)).body(note).send().await.is_ok();
+    tracing::info!(server = %up.spec.id, "session re-established");
+    ok
+}
+
+/// The GET stream of a legacy session: messages the server sends on its own.
+fn spawn_get_stream(up: Arc<Upstream>, link: Arc<Link>, opts: Options) {
+    tokio::spawn(async move {
+        let generation = link.session.lock().unwrap_or_else(|p| p.into_inner()).1;
+        loop {
+            if up.stop.is_cancelled()
+                || link.session.lock().unwrap_or_else(|p| p.into_inner()).1 != generation
+            {
+                return;
+            }
+            let p = Peek { id: None, method: None, modern: false, name: None };
+            let mut h = request_headers(&link, &p);
+            h.insert("accept", HeaderValue::from_static("text/event-stream"));
+            h.remove("content-type");
+            let resp = tokio::select! {
+                r = link.client.get(&link.url).headers(h).send() => r,
+                _ = up.stop.cancelled() => return,
+            };
+            match resp {
+                Ok(r) if r.status().is_success() => {
+                    tokio::select! {
+                        _ = read_sse(&up, &link, r, None, &opts) => {}
+                        _ = up.stop.cancelled() => return,
+                    }
+                }
+                // 405: the server offers no GET stream.
+                Ok(r) if r.status().as_u16() == 405 => return,
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+/// Answer request `id` with an error vMCP made (the backend could not be asked).
+fn fail(up: &Arc<Upstream>, id: Option<u64>, code: i32, why: &str, opts: &Options) {
+    let Some(id) = id else {
+        tracing::warn!(server = %up.spec.id, "{why}");
+        return;
+    };
+    tracing::warn!(server = %up.spec.id, "request {id}: {why}");
+    let line = message::error_response(
+        Some(&id.to_string()),
+        &format!(
+            r#"{{"code":{code},"message":{}}}"#,
+            splice::quote(&format!("server `{}`: {why}", up.spec.id))
+        ),
+    );
+    if let Ok(msg) = Message::parse(line.as_bytes()) {
+        deliver(up, msg, opts);
+    }
+}
