@@ -314,3 +314,85 @@ pub fn eventually(what: &str, cond: impl Fn() -> bool) {
     }
     panic!("timed out waiting until {what}");
 }
+
+/// A gateway serving network fronts only (`--no-stdio`), killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub stderr_path: PathBuf,
+    pub http: Option<String>,
+    pub ws: Option<String>,
+}
+
+impl Server {
+    /// `vmcp start --no-stdio` with the given front flags (e.g. `--http 127.0.0.1:0`); waits
+    /// until each requested front logs its address.
+    pub fn start(home: &Path, fronts: &[&str]) -> Self {
+        let stderr_path = home.join(format!("server-{}.stderr", std::process::id() ^ rand_u32()));
+        let stderr = std::fs::File::create(&stderr_path).unwrap();
+        let child = Command::new(VMCP)
+            .arg("start")
+            .arg("--no-stdio")
+            .args(fronts)
+            .env("VMCP_HOME", home)
+            .env("VMCP_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn vmcp");
+        let mut s = Server { child, stderr_path, http: None, ws: None };
+        let want_http = fronts.contains(&"--http");
+        let want_ws = fronts.contains(&"--ws");
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let log = s.stderr();
+            if s.http.is_none() && want_http {
+                s.http = after(&log, "Streamable HTTP front on http://")
+                    .map(|a| a.split('/').next().unwrap().to_owned());
+            }
+            if s.ws.is_none() && want_ws {
+                s.ws = after(&log, "WebSocket front on ws://").map(|a| a.trim_end_matches('/').to_owned());
+            }
+            if (s.http.is_some() || !want_http)
+                && (s.ws.is_some() || !want_ws)
+                && log.contains("servers ready")
+            {
+                return s;
+            }
+            if let Ok(Some(status)) = s.child.try_wait() {
+                panic!("vmcp exited early ({status}):\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("vmcp did not come up:\n{}", s.stderr());
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.http.as_deref().expect("http front"))
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
+    let i = text.find(marker)? + marker.len();
+    text[i..].split_whitespace().next()
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(Instant::now()) as u32
+}
