@@ -66,6 +66,19 @@ pub struct RawServer {
     /// Prefix for this server's tool and prompt names; default: the id. `""` exposes bare names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// How many copies of a stdio server to run (load-balanced), default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// Several URLs of the same network server (replicas); `url` is then optional.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    /// Per-method timeouts in seconds, e.g. `{"tools/call": 120}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub timeouts: BTreeMap<String, f64>,
+    /// Resilience settings (`strategy`, `weights`, `breaker`, `health`, `restart`, `limits`,
+    /// `retry_tools`); validated by the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resilience: Option<serde_json::Value>,
     /// Where the entry came from (written by `vmcp install`); opaque to the gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<serde_json::Value>,
@@ -126,6 +139,17 @@ pub struct ServerSpec {
     pub max_retries: u32,
     pub era: Era,
     pub naming: Naming,
+    pub replicas: usize,
+    pub urls: Vec<String>,
+    pub timeouts: BTreeMap<String, f64>,
+    pub resilience: Option<serde_json::Value>,
+}
+
+impl ServerSpec {
+    /// The timeout for one method: its own if configured, else the server's.
+    pub fn timeout_for(&self, method: &str) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.timeouts.get(method).copied().unwrap_or(self.timeout_secs))
+    }
 }
 
 /// The validated registry.
@@ -206,7 +230,22 @@ fn validate_server(s: &RawServer) -> Result<ServerSpec, String> {
         return Err(format!("server id `{}` must be 1-64 characters of A-Z, a-z, 0-9, `_` or `-`", s.id));
     }
     let need_url = |what: &str| -> Result<String, String> {
-        let url = s.url.clone().ok_or_else(|| format!("transport `{what}` needs a `url`"))?;
+        let url = s
+            .url
+            .clone()
+            .or_else(|| s.urls.first().cloned())
+            .ok_or_else(|| format!("transport `{what}` needs a `url` (or `urls`)"))?;
+        for u in &s.urls {
+            if !(u.starts_with("http://")
+                || u.starts_with("https://")
+                || u.starts_with("ws://")
+                || u.starts_with("wss://"))
+            {
+                return Err(format!(
+                    "`urls` entries must start with http://, https://, ws:// or wss:// (got `{u}`)"
+                ));
+            }
+        }
         if !(url.starts_with("http://")
             || url.starts_with("https://")
             || url.starts_with("ws://")
@@ -267,6 +306,21 @@ fn validate_server(s: &RawServer) -> Result<ServerSpec, String> {
         max_retries: s.max_retries.unwrap_or(3),
         era,
         naming,
+        replicas: match s.replicas {
+            Some(0) => return Err("`replicas` must be at least 1".into()),
+            Some(n) => n as usize,
+            None => 1,
+        },
+        urls: s.urls.clone(),
+        timeouts: {
+            for (method, t) in &s.timeouts {
+                if !(*t > 0.0 && t.is_finite()) {
+                    return Err(format!("`timeouts.{method}` must be a positive number of seconds"));
+                }
+            }
+            s.timeouts.clone()
+        },
+        resilience: s.resilience.clone(),
     })
 }
 

@@ -15,7 +15,7 @@ pub fn merged(mounts: &Mounts) -> String {
     let caps: Vec<String> = mounts
         .servers
         .iter()
-        .filter_map(|m| m.up.handshake())
+        .filter_map(|m| m.up().handshake())
         .map(|h| h.capabilities.get().to_owned())
         .collect();
     merge(&caps)

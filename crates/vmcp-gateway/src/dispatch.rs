@@ -109,9 +109,10 @@ pub(crate) fn notification(gw: &Arc<Gateway>, session: &Arc<Session>, msg: &Mess
         "notifications/initialized" => {}
         "notifications/roots/list_changed" => {
             // Tell every backend; they re-ask through `roots/list`, which the relay routes back.
-            for m in gw.mounts().servers.iter().filter(|m| m.up.is_ready() && m.up.era() == Some(Era::Legacy))
+            for m in
+                gw.mounts().servers.iter().filter(|m| m.up().is_ready() && m.up().era() == Some(Era::Legacy))
             {
-                let up = m.up.clone();
+                let up = m.up();
                 tokio::spawn(async move { up.notify("notifications/roots/list_changed", None).await });
             }
         }
@@ -256,13 +257,12 @@ async fn set_level(gw: &Gateway, params: Option<&str>) -> Result<Reply, RpcError
         return Err(RpcError::new(ErrorCode::InvalidParams, "logging/setLevel needs a `level`"));
     }
     let mounts = gw.mounts();
-    let targets = mounts
-        .servers
-        .iter()
-        .filter(|m| m.up.era() == Some(Era::Legacy) && m.up.handshake().is_some_and(|h| h.has("logging")));
+    let targets = mounts.servers.iter().filter(|m| {
+        m.up().era() == Some(Era::Legacy) && m.up().handshake().is_some_and(|h| h.has("logging"))
+    });
     join_all(targets.map(|m| async move {
         let timeout = std::time::Duration::from_secs_f64(m.spec.timeout_secs);
-        if let Err(e) = m.up.request(m.up.next_id(), "logging/setLevel", Some(p), None, timeout).await {
+        if let Err(e) = m.up().request(m.up().next_id(), "logging/setLevel", Some(p), None, timeout).await {
             tracing::warn!(server = %m.spec.id, "logging/setLevel failed: {e}");
         }
     }))

@@ -40,7 +40,7 @@ pub fn handle(
         "vmcp/servers/health" => {
             let servers: Vec<Value> =
                 visible.iter().map(|m| json!({ "id": m.spec.id, "status": health(m) })).collect();
-            let healthy = visible.iter().filter(|m| m.up.is_ready()).count();
+            let healthy = visible.iter().filter(|m| m.up().is_ready()).count();
             let overall = match (healthy, visible.len()) {
                 (_, 0) => "healthy",
                 (h, n) if h == n => "healthy",
@@ -55,8 +55,8 @@ pub fn handle(
             "sessions": gw.sessions().len(),
             "servers": visible.iter().map(|m| json!({
                 "id": m.spec.id,
-                "status": m.up.status().label(),
-                "in_flight": m.up.in_flight(),
+                "status": m.up().status().label(),
+                "in_flight": m.up().in_flight(),
                 "stats": m.stats.snapshot(),
             })).collect::<Vec<_>>(),
         }),
@@ -69,7 +69,7 @@ pub fn handle(
 }
 
 fn health(m: &Mounted) -> &'static str {
-    match m.up.status() {
+    match m.up().status() {
         Status::Ready => "healthy",
         Status::Starting => "degraded",
         _ => "unhealthy",
@@ -82,9 +82,9 @@ pub fn summary(m: &Mounted) -> Value {
         "id": m.spec.id,
         "name": m.spec.name,
         "transport": m.spec.transport.kind(),
-        "status": m.up.status().label(),
-        "era": m.up.era().map(|e| format!("{e:?}").to_lowercase()),
-        "protocol_version": m.up.version().map(|v| v.as_str()),
+        "status": m.up().status().label(),
+        "era": m.up().era().map(|e| format!("{e:?}").to_lowercase()),
+        "protocol_version": m.up().version().map(|v| v.as_str()),
         "tools": items.tools.len(),
         "prompts": items.prompts.len(),
         "resources": items.resources.len(),
@@ -94,8 +94,8 @@ pub fn summary(m: &Mounted) -> Value {
 
 fn info(m: &Mounted) -> Value {
     let mut v = summary(m);
-    let hs = m.up.handshake();
-    let reason = match m.up.status() {
+    let hs = m.up().handshake();
+    let reason = match m.up().status() {
         Status::Failed(r) | Status::Exited(r) => Some(r),
         _ => None,
     };
@@ -110,7 +110,7 @@ fn info(m: &Mounted) -> Value {
         o.insert("tool_names".into(), json!(items.tools));
         o.insert("prompt_names".into(), json!(items.prompts));
         o.insert("timeout_seconds".into(), json!(m.spec.timeout_secs));
-        o.insert("in_flight".into(), json!(m.up.in_flight()));
+        o.insert("in_flight".into(), json!(m.up().in_flight()));
         o.insert("stats".into(), json!(m.stats.snapshot()));
     }
     v

@@ -14,18 +14,10 @@ use vmcp_config::{GatewayConfig, ServerSpec};
 use vmcp_protocol::{splice, version::MODERN};
 
 use crate::catalog::{Catalog, Entry, ServerItems};
+pub use crate::mounted::Mounted;
 use crate::policy::Caller;
 use crate::session::Session;
-use crate::stats::Stats;
-use crate::upstream::{self, Upstream};
-
-/// One mounted server.
-pub struct Mounted {
-    pub spec: Arc<ServerSpec>,
-    pub up: Arc<Upstream>,
-    pub items: Mutex<ServerItems>,
-    pub stats: Stats,
-}
+use crate::upstream;
 
 /// An immutable view of what is mounted, with its routing index.
 #[derive(Default)]
@@ -103,18 +95,13 @@ impl Gateway {
             let next = Self::build(mounted);
             *self.mounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
         }
-        let ready = self.mounts().servers.iter().filter(|m| m.up.is_ready()).count();
+        let ready = self.mounts().servers.iter().filter(|m| m.up().is_ready()).count();
         tracing::info!("{ready} of {} servers ready", order.len());
         self.ready.send_replace(true);
     }
 
     async fn mount_one(self: Arc<Self>, spec: Arc<ServerSpec>) -> Arc<Mounted> {
-        let up = Upstream::start(spec.clone(), &self.opts).await;
-        if up.era() == Some(vmcp_protocol::Era::Modern) {
-            tokio::spawn(crate::listen::upstream_list_changes(up.clone()));
-        }
-        let items = if up.is_ready() { crate::lists::fetch_items(&up).await } else { ServerItems::default() };
-        Arc::new(Mounted { spec, up, items: Mutex::new(items), stats: Stats::default() })
+        Mounted::start(&self, spec).await
     }
 
     fn build(servers: Vec<Arc<Mounted>>) -> Mounts {
@@ -163,7 +150,7 @@ impl Gateway {
         }
         for m in &removed {
             tracing::info!(server = %m.spec.id, "unmounting");
-            m.up.shutdown().await;
+            m.shutdown().await;
         }
         for method in ["tools", "prompts", "resources"] {
             let line =
@@ -177,10 +164,10 @@ impl Gateway {
     /// Re-read one server's lists and swap in a new catalog.
     pub async fn refresh(&self, server: &str) {
         let Some(m) = self.mounts().get(server).cloned() else { return };
-        if !m.up.is_ready() {
+        if !m.up().is_ready() {
             return;
         }
-        let items = crate::lists::fetch_items(&m.up).await;
+        let items = crate::lists::fetch_items(&m.up()).await;
         *m.items.lock().unwrap_or_else(|p| p.into_inner()) = items;
         let _guard = self.rebuild.lock().await;
         let servers = self.mounts().servers.clone();
@@ -230,14 +217,18 @@ impl Gateway {
         self.stop.cancelled().await;
     }
 
+    pub fn is_stopping(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
     /// Stop every server (stdin close, SIGTERM, SIGKILL) and wait for them.
     pub async fn shutdown(&self) {
         self.stop.cancel();
         let mounts = self.mounts();
         let mut set = tokio::task::JoinSet::new();
         for m in &mounts.servers {
-            let up = m.up.clone();
-            set.spawn(async move { up.shutdown().await });
+            let m = m.clone();
+            set.spawn(async move { m.shutdown().await });
         }
         while set.join_next().await.is_some() {}
     }
@@ -254,7 +245,7 @@ impl Gateway {
             .servers
             .iter()
             .filter_map(|m| {
-                let hs = m.up.handshake()?;
+                let hs = m.up().handshake()?;
                 let text = hs.instructions.as_deref()?.trim();
                 (!text.is_empty()).then(|| format!("## {}\n{}", m.spec.id, text))
             })

@@ -168,7 +168,7 @@ pub async fn answer(
             .servers
             .iter()
             .enumerate()
-            .filter(|(_, m)| m.up.handshake().is_some_and(|h| h.has(list.capability())))
+            .filter(|(_, m)| m.up().handshake().is_some_and(|h| h.has(list.capability())))
             .map(|(i, _)| (i, None))
             .collect(),
     };
@@ -237,10 +237,10 @@ async fn page(
         Some(c) => splice::edit_object(base, &[("cursor", Op::Set(&splice::quote(c)))]),
         None => splice::edit_object(base, &[("cursor", Op::Remove)]),
     }?;
-    let params = era::to_backend(Some(&params), &m.up, Some(session));
+    let params = era::to_backend(Some(&params), &m.up(), Some(session));
     let started = Instant::now();
     let timeout = std::time::Duration::from_secs_f64(m.spec.timeout_secs);
-    let reply = m.up.request(m.up.next_id(), list.method(), params.as_deref(), None, timeout).await;
+    let reply = m.up().request(m.up().next_id(), list.method(), params.as_deref(), None, timeout).await;
     let ok = matches!(&reply, Ok(r) if r.result.is_some());
     m.stats.record(started.elapsed(), ok);
     match reply {

@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use vmcp_protocol::splice::{self, Op};
 use vmcp_protocol::{Era, ErrorCode, Message, RpcError, message};
 
-use crate::gateway::{Gateway, Mounted};
+use crate::gateway::Gateway;
 use crate::route::Reply;
 use crate::session::Session;
 use crate::upstream::{Events, Upstream};
@@ -228,12 +228,12 @@ pub async fn bridge_input_required(
     _gw: &Gateway,
     session: &Arc<Session>,
     request: Option<&str>,
-    m: &Arc<Mounted>,
+    up: &Arc<Upstream>,
     method: &str,
     params: Option<&str>,
     first: &str,
 ) -> Result<Reply, RpcError> {
-    let timeout = Duration::from_secs_f64(m.spec.timeout_secs);
+    let timeout = up.spec.timeout_for(method);
     let mut result = first.to_owned();
     for _ in 0..MAX_ROUNDS {
         if !needs_bridge(&result, session) {
@@ -261,10 +261,10 @@ pub async fn bridge_input_required(
         }
         let retry = splice::edit_object(base, &edits)
             .ok_or_else(|| RpcError::new(ErrorCode::InvalidParams, "params must be an object"))?;
-        let reply =
-            m.up.request(m.up.next_id(), method, Some(&retry), None, timeout)
-                .await
-                .map_err(|e| crate::route::upstream_error(&e))?;
+        let reply = up
+            .request(up.next_id(), method, Some(&retry), None, timeout)
+            .await
+            .map_err(|e| crate::route::upstream_error(&e))?;
         match (reply.result, reply.error) {
             (Some(r), _) => result = r.get().to_owned(),
             (None, Some(e)) => return Ok(Reply::BackendError(e.get().to_owned())),

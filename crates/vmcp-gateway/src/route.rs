@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use vmcp_protocol::splice::{self, Op};
 use vmcp_protocol::{ErrorCode, RpcError};
@@ -45,10 +45,11 @@ pub async fn forward(
 ) -> Result<Reply, RpcError> {
     let routed = resolve(gw, session, method, params)?;
     let m = routed.mounted;
-    if !m.up.is_ready() {
+    let up = m.pick();
+    if !up.is_ready() {
         return Err(unavailable(&m));
     }
-    let id = m.up.next_id();
+    let id = up.next_id();
     // Progress: the backend sees vMCP's request id as the token and gives it back in its
     // notifications, which `relay` maps to this client's own token.
     let progress_token = splice::get_path(&routed.params, &["_meta", "progressToken"]).map(str::to_owned);
@@ -59,15 +60,15 @@ pub async fn forward(
         ),
         None => routed.params,
     };
-    let params = era::to_backend(Some(&params), &m.up, Some(session));
+    let params = era::to_backend(Some(&params), &up, Some(session));
     let origin = Origin {
         session: session.id,
         request: request.map(Arc::from),
         progress_token: progress_token.and_then(|t| serde_json::value::RawValue::from_string(t).ok()),
     };
-    let timeout = Duration::from_secs_f64(m.spec.timeout_secs);
+    let timeout = m.spec.timeout_for(method);
     let started = Instant::now();
-    let reply = m.up.request(id, method, params.as_deref(), Some(origin), timeout).await;
+    let reply = up.request(id, method, params.as_deref(), Some(origin), timeout).await;
     m.stats.record(started.elapsed(), matches!(&reply, Ok(r) if r.result.is_some()));
     let msg = reply.map_err(|e| upstream_error(&e))?;
     if let Some(result) = msg.result.as_deref() {
@@ -77,7 +78,7 @@ pub async fn forward(
                 gw,
                 session,
                 request,
-                &m,
+                &up,
                 method,
                 params.as_deref(),
                 result,
@@ -179,7 +180,7 @@ fn resource_not_found(uri: &str) -> RpcError {
 fn unavailable(m: &Mounted) -> RpcError {
     RpcError::new(
         ErrorCode::ServerUnavailable,
-        format!("server `{}` is {}", m.spec.id, m.up.status().label()),
+        format!("server `{}` is {}", m.spec.id, m.up().status().label()),
     )
 }
 

@@ -60,9 +60,9 @@ async fn acquire(gw: &Gateway, m: &Arc<Mounted>, uri: &str) -> Result<(), RpcErr
     if !first {
         return Ok(());
     }
-    let outcome = match m.up.era() {
+    let outcome = match m.up().era() {
         Some(Era::Modern) => {
-            let up = m.up.clone();
+            let up = m.up();
             let params =
                 format!(r#"{{"notifications":{{"resourceSubscriptions":[{}]}}}}"#, splice::quote(uri));
             let task = tokio::spawn(async move {
@@ -80,7 +80,8 @@ async fn acquire(gw: &Gateway, m: &Arc<Mounted>, uri: &str) -> Result<(), RpcErr
         _ => {
             let params = format!(r#"{{"uri":{}}}"#, splice::quote(uri));
             let timeout = Duration::from_secs_f64(m.spec.timeout_secs);
-            match m.up.request(m.up.next_id(), "resources/subscribe", Some(&params), None, timeout).await {
+            match m.up().request(m.up().next_id(), "resources/subscribe", Some(&params), None, timeout).await
+            {
                 Ok(reply) if reply.result.is_some() => Ok(()),
                 Ok(reply) => Err(RpcError::new(
                     vmcp_protocol::ErrorCode::BackendError,
@@ -124,13 +125,19 @@ pub fn release(gw: &Gateway, m: &Arc<Mounted>, uri: &str) {
         task.abort(); // dropping the request cancels it at the backend
         return;
     }
-    if m.up.is_ready() {
+    if m.up().is_ready() {
         let m = m.clone();
         let params = format!(r#"{{"uri":{}}}"#, splice::quote(uri));
         tokio::spawn(async move {
             let _ = m
-                .up
-                .request(m.up.next_id(), "resources/unsubscribe", Some(&params), None, Duration::from_secs(5))
+                .up()
+                .request(
+                    m.up().next_id(),
+                    "resources/unsubscribe",
+                    Some(&params),
+                    None,
+                    Duration::from_secs(5),
+                )
                 .await;
         });
     }

@@ -272,6 +272,12 @@ impl Upstream {
         let _ = gone.wait_for(|g| *g).await;
     }
 
+    /// Resolves when the connection is gone for good (process reaped, transport closed).
+    pub async fn wait_gone(&self) {
+        let mut gone = self.gone.subscribe();
+        let _ = gone.wait_for(|g| *g).await;
+    }
+
     fn last_stderr(&self) -> Option<String> {
         self.last_stderr.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

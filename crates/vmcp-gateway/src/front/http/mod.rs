@@ -75,7 +75,7 @@ pub async fn serve(
 
 async fn ready(State(st): State<Arc<HttpState>>) -> Response {
     let mounts = st.gw.mounts();
-    let ready = mounts.servers.iter().filter(|m| m.up.is_ready()).count();
+    let ready = mounts.servers.iter().filter(|m| m.up().is_ready()).count();
     let body = format!(
         r#"{{"ready":{},"servers":{},"ready_servers":{ready}}}"#,
         ready > 0 || mounts.servers.is_empty(),
