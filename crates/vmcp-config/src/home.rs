@@ -46,6 +46,10 @@ impl Home {
     pub fn logs_dir(&self) -> PathBuf {
         self.root.join("logs")
     }
+    /// The control socket and pid file of a running gateway.
+    pub fn run_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
     pub fn data_dir(&self) -> PathBuf {
         self.root.join("data")
     }

@@ -28,7 +28,14 @@ pub enum Command {
         #[arg(long)]
         no_stdio: bool,
     },
-    /// List the configured servers.
+    /// Show whether a gateway is running, and its servers' live status (exit 3 if not running).
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the running gateway (SIGTERM; it drains and stops its servers).
+    Stop,
+    /// List the configured servers (with live status when a gateway is running).
     List {
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -60,6 +67,21 @@ pub enum Command {
     },
     /// Remove a server from the registry.
     Unmount { id: String },
+    /// Package repositories: add, list, remove, sync.
+    Repo {
+        #[command(subcommand)]
+        command: vmcp_repository::cli::RepoCommand,
+    },
+    /// Search the repositories (the built-in catalog works offline).
+    Search(vmcp_repository::cli::SearchArgs),
+    /// Install a server from a repository and register it.
+    Install(vmcp_repository::cli::InstallArgs),
+    /// Update installed servers (the old version is kept for rollback).
+    Update(vmcp_repository::cli::UpdateArgs),
+    /// Go back to the previously installed version.
+    Rollback(vmcp_repository::cli::RollbackArgs),
+    /// Remove an installed server and its registry entry.
+    Uninstall(vmcp_repository::cli::UninstallArgs),
     /// Configuration files.
     Config {
         #[command(subcommand)]

@@ -134,3 +134,29 @@ fn mount_and_unmount_take_effect_on_a_running_gateway() {
         -32602
     );
 }
+
+#[test]
+fn status_list_and_stop_talk_to_the_running_gateway() {
+    let home = Home::new().fixture("live", &[]);
+    home.write_servers();
+    let out = home.vmcp(&["status"]);
+    assert_eq!(out.status.code(), Some(3), "not running yet");
+    let mut server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let out = home.vmcp(&["status", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["running"], true);
+    assert_eq!(status["servers"][0]["id"], "live");
+    assert_eq!(status["servers"][0]["status"], "ready");
+    let out = home.vmcp(&["list"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ready"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = home.vmcp(&["stop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "the gateway exits cleanly on stop: {status:?}");
+    assert_eq!(home.vmcp(&["status"]).status.code(), Some(3));
+}

@@ -2,8 +2,11 @@
 
 mod builtin;
 mod config;
+mod control;
 mod servers;
 mod start;
+
+use vmcp_config::Home;
 
 use crate::cli::{Cli, Command, ConfigCommand};
 
@@ -21,5 +24,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config { command: ConfigCommand::Paths } => config::paths(),
         Command::Builtin { name } => builtin::run(&name),
+        Command::Status { json } => control::status(json),
+        Command::Stop => control::stop(),
+        Command::Repo { command } => vmcp_repository::cli::run_repo(&Home::from_env(), command),
+        Command::Search(args) => vmcp_repository::cli::run_search(&Home::from_env(), args),
+        Command::Install(args) => vmcp_repository::cli::run_install(&Home::from_env(), args),
+        Command::Update(args) => vmcp_repository::cli::run_update(&Home::from_env(), args),
+        Command::Rollback(args) => vmcp_repository::cli::run_rollback(&Home::from_env(), args),
+        Command::Uninstall(args) => vmcp_repository::cli::run_uninstall(&Home::from_env(), args),
     }
 }

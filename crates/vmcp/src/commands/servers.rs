@@ -53,6 +53,12 @@ pub fn list(config: Option<&Path>, json: bool) -> anyhow::Result<()> {
     if builtin {
         println!("(no servers.json: the built-in default servers)");
     }
+    if let Some(mut c) = super::control::Control::connect(&Home::from_env()) {
+        let live = c.call("vmcp/servers/list", json!({}))?;
+        println!("(live, from the running gateway)");
+        super::control::print_servers(&live["servers"]);
+        return Ok(());
+    }
     println!("{:<20} {:<10} {:<12} TARGET", "ID", "TRANSPORT", "PREFIX");
     for s in &specs {
         let d = describe(s);
@@ -70,6 +76,10 @@ pub fn list(config: Option<&Path>, json: bool) -> anyhow::Result<()> {
 pub fn info(config: Option<&Path>, id: &str, json: bool) -> anyhow::Result<()> {
     let (specs, _) = specs(config)?;
     let Some(s) = specs.iter().find(|s| s.id == id) else {
+        // Not a configured server: maybe a package in the repositories.
+        if vmcp_repository::cli::package_info(&Home::from_env(), id, json)? {
+            return Ok(());
+        }
         let ids: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
         let hint = closest(id, &ids).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
         return Err(UsageError(format!("no server `{id}`{hint}")).into());

@@ -78,9 +78,18 @@ pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
             if http.enabled { Some(bind(&http.host, http.port, "the HTTP front").await?) } else { None };
         let ws_listener =
             if ws.enabled { Some(bind(&ws.host, ws.port, "the WebSocket front").await?) } else { None };
+        let control = front::control::bind(&loaded.home.run_dir()).map_err(|e| {
+            anyhow::anyhow!("cannot open the control socket in {}: {e}", loaded.home.run_dir().display())
+        })?;
+        let pid_file = loaded.home.run_dir().join("vmcp.pid");
+        vmcp_config::write_atomic(&pid_file, std::process::id().to_string().as_bytes())?;
         let gw = Gateway::start(cfg, servers);
         let stop = CancellationToken::new();
         let mut fronts = tokio::task::JoinSet::new();
+        {
+            let (gw, stop) = (gw.clone(), stop.clone());
+            fronts.spawn(front::control::serve(gw, control.0, control.1, stop));
+        }
         fronts.spawn(reload::watch(
             gw.clone(),
             loaded.servers_path.clone(),
@@ -100,6 +109,7 @@ pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
             signal = shutdown_signal() => tracing::info!("{signal}; shutting down"),
         }
         drain(&gw, stop, fronts, grace).await;
+        let _ = std::fs::remove_file(&pid_file);
         anyhow::Ok(())
     });
     // stdin's reader thread may still be blocked in read(2); don't wait for it.

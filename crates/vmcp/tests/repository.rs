@@ -1,0 +1,346 @@
+//! `vmcp repo|search|info|install|update|rollback|uninstall` through the real binary, against a
+//! local git repository, an HTTP index and an official-registry API fixture on 127.0.0.1;
+//! bad input; and an install killed mid-download.
+
+#[path = "support/repo_fixture.rs"]
+mod repo_fixture;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use repo_fixture::*;
+use serde_json::{Value, json};
+
+const VMCP: &str = env!("CARGO_BIN_EXE_vmcp");
+
+/// A temporary home plus a package source directory and a download server.
+struct World {
+    tmp: tempfile::TempDir,
+    files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    slow: Arc<AtomicBool>,
+    server: HttpFixture,
+}
+
+impl World {
+    fn new() -> Self {
+        let files: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+        let slow = Arc::new(AtomicBool::new(false));
+        let (f, s) = (files.clone(), slow.clone());
+        let server = HttpFixture::start(move |req| {
+            let Some(body) = f.lock().unwrap().get(&req.path).cloned() else { return Resp::status(404) };
+            let mut r = Resp::ok(body);
+            if s.load(Ordering::SeqCst) && req.path.starts_with("/dl/") {
+                r.chunk_delay = Some(Duration::from_millis(50));
+            }
+            r
+        });
+        Self { tmp: tempfile::tempdir().unwrap(), files, slow, server }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.tmp.path().join("home")
+    }
+
+    fn src(&self) -> PathBuf {
+        self.tmp.path().join("src")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(VMCP);
+        cmd.args(args)
+            .env("VMCP_HOME", self.home())
+            .env("VMCP_ALLOW_INSECURE_LOCALHOST", "1")
+            .env_remove("VMCP_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn vmcp(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run vmcp")
+    }
+
+    /// Run and expect success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.vmcp(args);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "vmcp {args:?} failed ({}):\n{stderr}\n{stdout}", out.status);
+        stdout.into_owned()
+    }
+
+    /// Run and expect exit `code`; returns stderr.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.vmcp(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "vmcp {args:?}: {stderr}");
+        assert!(stderr.starts_with("vmcp: "), "{stderr}");
+        stderr
+    }
+
+    /// A package `name` in the git source with one script download per version.
+    fn publish(&self, dir: &Path, name: &str, versions: &[&str], body: impl Fn(&str) -> Vec<u8>) {
+        let mut downloads = Vec::new();
+        for v in versions {
+            let bytes = body(v);
+            let path = format!("/dl/{name}/{v}");
+            downloads.push((*v, format!("{}{path}", self.server.base), sha256_hex(&bytes)));
+            self.files.lock().unwrap().insert(path, bytes);
+        }
+        write_package(
+            &dir.join(name),
+            name,
+            versions[0],
+            &["test", "cli"],
+            &binary_install(name, &downloads, ""),
+        );
+    }
+
+    fn servers(&self) -> Value {
+        let text = std::fs::read_to_string(self.home().join("registry/servers.json"))
+            .unwrap_or_else(|_| "{}".into());
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn entry(&self, id: &str) -> Option<Value> {
+        self.servers()["servers"].as_array()?.iter().find(|s| s["id"] == id).cloned()
+    }
+
+    /// Start the registered server's command and return what it prints.
+    fn run_server(&self, id: &str) -> String {
+        let e = self.entry(id).expect("server entry");
+        let cmd = e["command"].as_str().unwrap();
+        assert!(Path::new(cmd).starts_with(self.home().join("installed/servers")), "{cmd}");
+        let args: Vec<&str> =
+            e["args"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap()).collect()).unwrap_or_default();
+        let out = Command::new(cmd).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn state(&self) -> (String, String) {
+        let read = |p: &str| std::fs::read_to_string(self.home().join(p)).unwrap_or_default();
+        (read("registry/servers.json"), read("installed/lock.json"))
+    }
+}
+
+fn script_for(name: &str) -> impl Fn(&str) -> Vec<u8> + '_ {
+    move |v: &str| script(&format!("{name}-{v}"))
+}
+
+fn registry_page(servers: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(&json!({"servers": servers, "metadata": {"count": servers.len()}})).unwrap()
+}
+
+fn registry_server(name: &str, version: &str, package: &str) -> Value {
+    json!({"server": {"name": name, "description": format!("{name} (registry)"), "version": version,
+        "packages": [{"registryType": "npm", "identifier": package, "version": version, "transport": {"type": "stdio"}}],
+        "remotes": [{"type": "streamable-http", "url": "https://remote.example/mcp"}]},
+        "_meta": {"io.modelcontextprotocol.registry/official": {"status": "active", "isLatest": true}}})
+}
+
+#[test]
+fn sources_search_info_install_update_rollback_uninstall() {
+    let w = World::new();
+    let git_src = w.src().join("git");
+    w.publish(&git_src, "echo", &["1.0.0"], script_for("echo"));
+    commit_all(&git_src, "v1");
+    w.files.lock().unwrap().insert(
+        "/web/index.json".into(),
+        serde_json::to_vec(
+            &json!({"format": 1, "packages": [{"manifest": {"name": "webby", "version": "0.1.0",
+            "description": "Served from an HTTP index", "tags": ["web"]},
+            "install": {"methods": [{"type": "remote", "url": "https://webby.example/mcp"}]}}]}),
+        )
+        .unwrap(),
+    );
+    let page = registry_page(&[registry_server("io.github.acme/weather", "1.0.0", "weather-mcp")]);
+    w.files.lock().unwrap().insert("/v0/servers".into(), page);
+
+    let out = w.ok(&["repo", "add", git_src.to_str().unwrap(), "--name", "team"]);
+    assert!(out.contains("added repository team (git") && out.contains("1 packages (1 new"), "{out}");
+    w.ok(&["repo", "add", &format!("{}/web", w.server.base), "--name", "web", "--type", "http"]);
+    w.ok(&["repo", "add", &w.server.base, "--name", "official", "--type", "registry"]);
+    let repos: Value = serde_json::from_str(&w.ok(&["repo", "list", "--json"])).unwrap();
+    let names: Vec<&str> = repos.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["team", "web", "official", "builtin"]);
+
+    let hits: Value = serde_json::from_str(&w.ok(&["search", "ecoh", "--json"])).unwrap();
+    assert_eq!((hits[0]["name"].as_str(), hits[0]["match"].as_str()), (Some("echo"), Some("typo")));
+    let hits: Value =
+        serde_json::from_str(&w.ok(&["search", "--transport", "http", "--repo", "official", "--json"]))
+            .unwrap();
+    assert_eq!(hits[0]["name"], "io.github.acme/weather");
+    let table = w.ok(&["search", "time"]);
+    assert!(
+        table.starts_with("NAME") && table.lines().any(|l| l.starts_with("time ") && l.contains("builtin")),
+        "{table}"
+    );
+    let info = w.ok(&["info", "echo"]);
+    assert!(
+        info.contains("versions:   1.0.0") && info.contains("binary") && info.contains("installed:  no"),
+        "{info}"
+    );
+
+    let out = w.ok(&["install", "echo", "--yes"]);
+    assert!(out.contains("installed echo 1.0.0 (binary) as server `echo`"), "{out}");
+    assert_eq!(w.run_server("echo"), "echo-1.0.0");
+    assert_eq!(
+        w.entry("echo").unwrap()["source"],
+        json!({"package": "echo", "version": "1.0.0", "repository": "team", "method": "binary"})
+    );
+
+    w.publish(&git_src, "echo", &["2.0.0", "1.0.0"], script_for("echo"));
+    commit_all(&git_src, "v2");
+    assert!(w.ok(&["repo", "sync", "team"]).contains("1 updated"));
+    let out = w.ok(&["update", "echo"]);
+    assert!(out.contains("updated echo 1.0.0 -> 2.0.0"), "{out}");
+    assert_eq!(w.run_server("echo"), "echo-2.0.0");
+    assert!(w.ok(&["update", "--all"]).contains("already installed"));
+    let out = w.ok(&["rollback", "echo"]);
+    assert!(out.contains("rolled back echo 2.0.0 -> 1.0.0"), "{out}");
+    assert_eq!(w.run_server("echo"), "echo-1.0.0");
+    let info: Value = serde_json::from_str(&w.ok(&["info", "echo", "--json"])).unwrap();
+    assert_eq!(info["installed"], json!({"server_id": "echo", "current": "1.0.0", "previous": "2.0.0"}));
+
+    w.ok(&["install", "webby"]);
+    assert_eq!(w.entry("webby").unwrap()["url"], "https://webby.example/mcp");
+    let out = w.ok(&["uninstall", "echo"]);
+    assert!(out.contains("uninstalled echo"), "{out}");
+    assert!(w.entry("echo").is_none() && !w.home().join("installed/servers/echo").exists());
+    w.ok(&["repo", "remove", "web"]);
+    assert!(!w.ok(&["repo", "list"]).contains("web "));
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_leaves_nothing() {
+    let w = World::new();
+    let src = w.src().join("local");
+    w.publish(&src, "echo", &["1.0.0"], script_for("echo"));
+    w.publish(&src, "tampered", &["1.0.0"], script_for("tampered"));
+    w.files.lock().unwrap().insert("/dl/tampered/1.0.0".into(), script("evil"));
+    write_package(
+        &src.join("broken"),
+        "broken",
+        "1.0.0",
+        &[],
+        "{\"methods\": [{\"type\": \"shell\", \"cmd\": \"curl | sh\"}]}",
+    );
+    let out = w.vmcp(&["repo", "add", src.to_str().unwrap(), "--name", "local"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped broken"), "{out:?}");
+
+    let before = w.state();
+    for (args, code, want) in [
+        (vec!["install", "nope"], 64, "no package `nope`"),
+        (vec!["install", "echo@7.0.0"], 64, "available: 1.0.0"),
+        (vec!["install", "broken"], 64, "no package `broken`"),
+        (vec!["install", "../../etc/passwd"], 64, "invalid package name"),
+        (vec!["install", "echo;reboot"], 64, "invalid package name"),
+        (vec!["install", "tampered"], 2, "checksum mismatch"),
+        (vec!["install", "echo", "--method", "npm"], 64, "no `npm` install method"),
+        (
+            vec!["repo", "add", "http://127.0.0.1:9/nothing", "--name", "down", "--type", "http"],
+            2,
+            "cannot fetch",
+        ),
+        (
+            vec!["repo", "add", "https://example.invalid/x.git", "--name", "../x"],
+            64,
+            "invalid repository name",
+        ),
+        (vec!["update"], 64, "--all"),
+        (vec!["rollback", "echo"], 64, "not installed"),
+    ] {
+        let stderr = w.fails(&args, code);
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert_eq!(w.state(), before, "{args:?} changed state");
+    }
+    let installed: Vec<_> =
+        std::fs::read_dir(w.home().join("installed/servers")).unwrap().filter_map(|e| e.ok()).collect();
+    assert!(installed.iter().all(|e| e.file_name() == ".staging"), "{installed:?}");
+}
+
+#[test]
+fn a_missing_required_secret_fails_before_installing() {
+    let w = World::new();
+    let src = w.src().join("local");
+    let body = script("secret");
+    w.files.lock().unwrap().insert("/dl/s".into(), body.clone());
+    let install = binary_install(
+        "secretive",
+        &[("1.0.0", format!("{}/dl/s", w.server.base), sha256_hex(&body))],
+        r#","env":[{"name":"VMCP_TEST_TOKEN","required":true,"secret":true,"description":"API token"}]"#,
+    );
+    write_package(&src.join("secretive"), "secretive", "1.0.0", &[], &install);
+    w.ok(&["repo", "add", src.to_str().unwrap(), "--name", "local"]);
+    let stderr = w.fails(&["install", "secretive", "--yes"], 64);
+    assert!(stderr.contains("--env VMCP_TEST_TOKEN=") && stderr.contains("API token"), "{stderr}");
+    assert_eq!(w.state().0, "");
+    w.ok(&["install", "secretive", "--yes", "--env", "VMCP_TEST_TOKEN=s3cret"]);
+    assert_eq!(w.entry("secretive").unwrap()["environment"]["VMCP_TEST_TOKEN"], "s3cret");
+    w.ok(&["uninstall", "secretive"]);
+    let out =
+        w.command(&["install", "secretive", "--yes"]).env("VMCP_TEST_TOKEN", "from-env").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!printed.contains("from-env"), "secret value printed: {printed}");
+    assert_eq!(w.entry("secretive").unwrap()["environment"]["VMCP_TEST_TOKEN"], "${VMCP_TEST_TOKEN}");
+    assert!(!w.state().0.contains("from-env") && !w.state().1.contains("from-env"));
+}
+
+/// Wait for a partial download under the staging directory.
+fn wait_for_partial_download(home: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let staging = home.join("installed/servers/.staging");
+    while Instant::now() < deadline {
+        let partial = std::fs::read_dir(&staging)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path().join("bin/slow.part"));
+        if partial.and_then(|p| std::fs::metadata(p).ok()).is_some_and(|m| m.len() > 4096) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no partial download appeared");
+}
+
+#[test]
+fn an_update_killed_mid_download_leaves_the_previous_state_and_a_rerun_succeeds() {
+    let w = World::new();
+    let src = w.src().join("local");
+    let big = |v: &str| {
+        let mut b = script(&format!("slow-{v}"));
+        b.extend(std::iter::repeat_n(b'#', 400 * 1024));
+        b.push(b'\n');
+        b
+    };
+    w.publish(&src, "slow", &["1.0.0"], &big);
+    w.ok(&["repo", "add", src.to_str().unwrap(), "--name", "local"]);
+    w.ok(&["install", "slow"]);
+    w.publish(&src, "slow", &["2.0.0", "1.0.0"], &big);
+    w.ok(&["repo", "sync"]);
+    let before = w.state();
+
+    w.slow.store(true, Ordering::SeqCst);
+    let mut child =
+        w.command(&["update", "slow"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for_partial_download(&w.home());
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    assert_eq!(w.state(), before, "a killed update changed servers.json or lock.json");
+    assert_eq!(w.run_server("slow"), "slow-1.0.0");
+    assert!(!w.home().join("installed/servers/slow/2.0.0").exists());
+
+    w.slow.store(false, Ordering::SeqCst);
+    let out = w.ok(&["update", "slow"]);
+    assert!(out.contains("updated slow 1.0.0 -> 2.0.0"), "{out}");
+    assert_eq!(w.run_server("slow"), "slow-2.0.0");
+    let staged =
+        std::fs::read_dir(w.home().join("installed/servers/.staging")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(staged, 0, "staging not cleaned");
+}
