@@ -1,0 +1,177 @@
+//! The commit of an install, update, rollback or uninstall: a redo journal that makes the change
+//! to `registry/servers.json`, `installed/lock.json` and old version directories all-or-nothing.
+//!
+//! Invariant: before `installed/journal.json` exists nothing visible has changed, so a killed
+//! run leaves the previous state exactly; once it exists, the next locked run (or this one)
+//! applies it again until done. Every step is idempotent.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use vmcp_config::{Home, RawServer, RawServersFile, ServersFile};
+
+use crate::error::{IoContext, RepoError, Result};
+use crate::lockfile::{LockFile, installed_root, lock_path};
+
+/// One change to `registry/servers.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum ServerOp {
+    /// Insert or replace the entry with this id.
+    Upsert { entry: Box<RawServer> },
+    /// Remove the entry with this id, if present.
+    Remove { id: String },
+}
+
+/// Everything one command changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Journal {
+    pub lock: LockFile,
+    pub servers: Vec<ServerOp>,
+    /// Version directories (or whole package directories) to delete.
+    #[serde(default)]
+    pub remove_dirs: Vec<PathBuf>,
+}
+
+fn journal_path(home: &Home) -> PathBuf {
+    installed_root(home).join("journal.json")
+}
+
+/// Make the change durable (the commit point), then apply it.
+pub fn commit(home: &Home, journal: &Journal) -> Result<()> {
+    check_servers(home, &journal.servers)?;
+    let path = journal_path(home);
+    let text = serde_json::to_vec_pretty(journal).map_err(|e| RepoError::io(&path, e.into()))?;
+    vmcp_config::write_atomic(&path, &text).at(&path)?;
+    apply(home, journal)
+}
+
+/// Finish a journal left by a killed run.
+pub fn recover(home: &Home) -> Result<bool> {
+    let path = journal_path(home);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(RepoError::io(&path, e)),
+    };
+    let journal: Journal = serde_json::from_str(&text).map_err(|e| {
+        RepoError::source(
+            "journal",
+            format!("{} is unreadable ({e}); remove it to discard the change", path.display()),
+        )
+    })?;
+    apply(home, &journal)?;
+    Ok(true)
+}
+
+fn apply(home: &Home, journal: &Journal) -> Result<()> {
+    if !journal.servers.is_empty() {
+        let servers_path = home.servers_file();
+        let raw = apply_ops(load_raw(&servers_path)?, &journal.servers);
+        ServersFile::save(&servers_path, &raw).at(&servers_path)?;
+    }
+    let lock = lock_path(home);
+    let text = serde_json::to_vec_pretty(&journal.lock).map_err(|e| RepoError::io(&lock, e.into()))?;
+    vmcp_config::write_atomic(&lock, &text).at(&lock)?;
+    for dir in &journal.remove_dirs {
+        remove_dir(dir)?;
+    }
+    let path = journal_path(home);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RepoError::io(&path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Refuse to commit a change that would make servers.json invalid.
+fn check_servers(home: &Home, ops: &[ServerOp]) -> Result<()> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let path = home.servers_file();
+    let raw = apply_ops(load_raw(&path)?, ops);
+    ServersFile::from_raw(&path, raw)?;
+    Ok(())
+}
+
+/// The raw registry, or an empty one (with the format's defaults) if the file does not exist yet.
+pub fn load_raw(path: &Path) -> Result<RawServersFile> {
+    match ServersFile::load(path)? {
+        Some(f) => Ok(f.raw),
+        None => Ok(serde_json::from_str("{}").unwrap_or_default()),
+    }
+}
+
+fn apply_ops(mut raw: RawServersFile, ops: &[ServerOp]) -> RawServersFile {
+    for op in ops {
+        match op {
+            ServerOp::Upsert { entry } => match raw.servers.iter_mut().find(|s| s.id == entry.id) {
+                Some(slot) => *slot = (**entry).clone(),
+                None => raw.servers.push((**entry).clone()),
+            },
+            ServerOp::Remove { id } => raw.servers.retain(|s| s.id != *id),
+        }
+    }
+    raw
+}
+
+pub(crate) fn remove_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RepoError::io(dir, e)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, cmd: &str) -> RawServer {
+        RawServer {
+            id: id.into(),
+            transport: "stdio".into(),
+            command: Some(cmd.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn commit_applies_and_recover_replays_an_interrupted_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        let old = installed_root(&home).join("servers/x/1");
+        std::fs::create_dir_all(&old).unwrap();
+        let mut journal = Journal {
+            lock: LockFile::default(),
+            servers: vec![ServerOp::Upsert { entry: Box::new(entry("x", "a")) }],
+            remove_dirs: vec![old.clone()],
+        };
+        commit(&home, &journal).unwrap();
+        assert!(!old.exists() && !journal_path(&home).exists());
+        let raw = load_raw(&home.servers_file()).unwrap();
+        assert_eq!((raw.version.as_str(), raw.servers[0].command.as_deref()), ("1.0.0", Some("a")));
+
+        // Simulate a run killed right after the commit point.
+        journal.servers =
+            vec![ServerOp::Upsert { entry: Box::new(entry("x", "b")) }, ServerOp::Remove { id: "y".into() }];
+        std::fs::write(journal_path(&home), serde_json::to_vec(&journal).unwrap()).unwrap();
+        assert!(recover(&home).unwrap());
+        assert!(!recover(&home).unwrap());
+        let raw = load_raw(&home.servers_file()).unwrap();
+        assert_eq!((raw.servers.len(), raw.servers[0].command.as_deref()), (1, Some("b")));
+    }
+
+    #[test]
+    fn refuses_a_change_that_breaks_servers_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        let bad = RawServer { id: "bad id".into(), ..Default::default() };
+        let journal = Journal {
+            lock: LockFile::default(),
+            servers: vec![ServerOp::Upsert { entry: Box::new(bad) }],
+            remove_dirs: vec![],
+        };
+        assert!(commit(&home, &journal).is_err());
+        assert!(!journal_path(&home).exists() && !home.servers_file().exists());
+    }
+}
