@@ -38,6 +38,8 @@ fn main() -> ExitCode {
             eprintln!("vmcp: {}", chain(&e));
             if e.downcast_ref::<UsageError>().is_some()
                 || e.downcast_ref::<vmcp_config::ConfigError>().is_some()
+                || e.chain()
+                    .any(|c| c.downcast_ref::<vmcp_repository::RepoError>().is_some_and(|r| r.is_usage()))
             {
                 ExitCode::from(EXIT_USAGE)
             } else {

@@ -202,7 +202,10 @@ fn sources_search_info_install_update_rollback_uninstall() {
     assert!(out.contains("rolled back echo 2.0.0 -> 1.0.0"), "{out}");
     assert_eq!(w.run_server("echo"), "echo-1.0.0");
     let info: Value = serde_json::from_str(&w.ok(&["info", "echo", "--json"])).unwrap();
-    assert_eq!(info["installed"], json!({"server_id": "echo", "current": "1.0.0", "previous": "2.0.0"}));
+    assert_eq!(
+        info["package"]["installed"],
+        json!({"server_id": "echo", "current": "1.0.0", "previous": "2.0.0"})
+    );
 
     w.ok(&["install", "webby"]);
     assert_eq!(w.entry("webby").unwrap()["url"], "https://webby.example/mcp");
@@ -308,8 +311,18 @@ fn wait_for_partial_download(home: &Path) {
     panic!("no partial download appeared");
 }
 
+/// Run `args` against a slow download and `kill -9` it once part of the file has arrived.
+fn kill_mid_download(w: &World, args: &[&str]) {
+    w.slow.store(true, Ordering::SeqCst);
+    let mut child = w.command(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for_partial_download(&w.home());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    w.slow.store(false, Ordering::SeqCst);
+}
+
 #[test]
-fn an_update_killed_mid_download_leaves_the_previous_state_and_a_rerun_succeeds() {
+fn an_install_or_update_killed_mid_download_leaves_the_previous_state_and_a_rerun_succeeds() {
     let w = World::new();
     let src = w.src().join("local");
     let big = |v: &str| {
@@ -318,25 +331,22 @@ fn an_update_killed_mid_download_leaves_the_previous_state_and_a_rerun_succeeds(
         b.push(b'\n');
         b
     };
-    w.publish(&src, "slow", &["1.0.0"], &big);
+    w.publish(&src, "slow", &["1.0.0"], big);
     w.ok(&["repo", "add", src.to_str().unwrap(), "--name", "local"]);
+    let empty = w.state();
+    kill_mid_download(&w, &["install", "slow"]);
+    assert_eq!(w.state(), empty, "a killed install changed servers.json or lock.json");
     w.ok(&["install", "slow"]);
-    w.publish(&src, "slow", &["2.0.0", "1.0.0"], &big);
+    w.publish(&src, "slow", &["2.0.0", "1.0.0"], big);
     w.ok(&["repo", "sync"]);
     let before = w.state();
 
-    w.slow.store(true, Ordering::SeqCst);
-    let mut child =
-        w.command(&["update", "slow"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    wait_for_partial_download(&w.home());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_mid_download(&w, &["update", "slow"]);
 
     assert_eq!(w.state(), before, "a killed update changed servers.json or lock.json");
     assert_eq!(w.run_server("slow"), "slow-1.0.0");
     assert!(!w.home().join("installed/servers/slow/2.0.0").exists());
 
-    w.slow.store(false, Ordering::SeqCst);
     let out = w.ok(&["update", "slow"]);
     assert!(out.contains("updated slow 1.0.0 -> 2.0.0"), "{out}");
     assert_eq!(w.run_server("slow"), "slow-2.0.0");

@@ -25,6 +25,30 @@ pub struct ChildSpec {
     pub cwd: Option<std::path::PathBuf>,
     /// Already expanded.
     pub env: BTreeMap<String, String>,
+    pub limits: Limits,
+}
+
+/// Resource limits applied to the child (`setrlimit` before exec), from the server's
+/// `resilience.limits`: `{"cpu_seconds": 60, "memory_mb": 512, "open_files": 256}`.
+///
+/// Memory is `RLIMIT_DATA` (heap and private writable mappings): it stops a runaway allocator
+/// without breaking runtimes that reserve large virtual ranges (JITs), as `RLIMIT_AS` would.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub cpu_seconds: Option<u64>,
+    pub memory_mb: Option<u64>,
+    pub open_files: Option<u64>,
+}
+
+impl Limits {
+    /// Read `resilience.limits` of a server entry.
+    pub fn from_resilience(resilience: Option<&serde_json::Value>) -> Result<Limits, String> {
+        match resilience.and_then(|r| r.get("limits")) {
+            None => Ok(Limits::default()),
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| format!("resilience.limits: {e}")),
+        }
+    }
 }
 
 /// Build the child's environment: the base variables the gateway has, then the configured ones.
@@ -55,6 +79,7 @@ pub fn spawn(spec: &ChildSpec) -> std::io::Result<Child> {
         cmd.current_dir(cwd);
     }
     let parent = std::process::id() as libc::pid_t;
+    let limits = spec.limits;
     // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) run between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -67,6 +92,18 @@ pub fn spawn(spec: &ChildSpec) -> std::io::Result<Child> {
                 if libc::getppid() != parent {
                     libc::_exit(1);
                 }
+                let set = |resource, value: Option<u64>| -> std::io::Result<()> {
+                    if let Some(v) = value {
+                        let lim = libc::rlimit { rlim_cur: v as libc::rlim_t, rlim_max: v as libc::rlim_t };
+                        if libc::setrlimit(resource, &lim) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    Ok(())
+                };
+                set(libc::RLIMIT_CPU, limits.cpu_seconds)?;
+                set(libc::RLIMIT_DATA, limits.memory_mb.map(|m| m * 1024 * 1024))?;
+                set(libc::RLIMIT_NOFILE, limits.open_files)?;
             }
             #[cfg(not(target_os = "linux"))]
             let _ = parent;

@@ -25,7 +25,8 @@ pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Opt
         return Err("not a stdio server".into());
     };
     let env = child::child_env(&up.spec.environment, |k| std::env::var(k).ok())?;
-    let spec = ChildSpec { command: command.clone(), args: args.clone(), cwd: cwd.clone(), env };
+    let limits = child::Limits::from_resilience(up.spec.resilience.as_ref())?;
+    let spec = ChildSpec { command: command.clone(), args: args.clone(), cwd: cwd.clone(), env, limits };
     let mut process = child::spawn(&spec).map_err(|e| format!("cannot run `{command}`: {e}"))?;
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (process.stdin.take(), process.stdout.take(), process.stderr.take())

@@ -14,6 +14,7 @@ use crate::index::Index;
 use crate::install::{InstallOptions, Installer, Outcome, TerminalPrompter};
 use crate::install_spec::MethodKind;
 use crate::lockfile::LockFile;
+use crate::package::Package;
 use crate::progress::Progress;
 use crate::search::SearchQuery;
 use crate::sources::{self, AddRequest, Repositories, SourceKind};
@@ -219,22 +220,35 @@ pub fn run_search(home: &Home, args: SearchArgs) -> Result<()> {
 /// that name (so `vmcp info` can fall back to a mounted server).
 pub fn package_info(home: &Home, name: &str, json: bool) -> Result<bool> {
     let index = Index::load(home)?;
-    let matches: Vec<_> = index.packages().iter().filter(|p| p.name() == name).collect();
-    let matches = if matches.is_empty() {
-        index.find(name, None).map(|p| vec![p]).unwrap_or_default()
-    } else {
-        matches
-    };
-    let Some(pkg) = matches.first() else { return Ok(false) };
     let lock = LockFile::load(home)?;
+    let Some((pkg, others)) = lookup(&index, name) else { return Ok(false) };
     let installed = lock.packages.get(pkg.name());
-    let others: Vec<&str> = matches[1..].iter().map(|p| p.repository.as_str()).collect();
     if json {
         render::print_json(&render::info_json(pkg, installed, &others))?;
     } else {
         render::info_text(pkg, installed, &others);
     }
     Ok(true)
+}
+
+/// The package behind an installed server, as `vmcp info ID --json` embeds it; `None` when
+/// `name` is not a package any repository knows.
+pub fn package_info_json(home: &Home, name: &str) -> Result<Option<serde_json::Value>> {
+    let index = Index::load(home)?;
+    let lock = LockFile::load(home)?;
+    Ok(lookup(&index, name)
+        .map(|(pkg, others)| render::info_json(pkg, lock.packages.get(pkg.name()), &others)))
+}
+
+/// The package called `name` (or the one `find` resolves it to) and the other repositories
+/// that also carry it.
+fn lookup<'i>(index: &'i Index, name: &str) -> Option<(&'i Package, Vec<&'i str>)> {
+    let mut matches: Vec<&Package> = index.packages().iter().filter(|p| p.name() == name).collect();
+    if matches.is_empty() {
+        matches.extend(index.find(name, None));
+    }
+    let (first, rest) = matches.split_first()?;
+    Some((*first, rest.iter().map(|p| p.repository.as_str()).collect()))
 }
 
 fn installer<'a>(home: &'a Home, prompter: &'a TerminalPrompter) -> Installer<'a> {

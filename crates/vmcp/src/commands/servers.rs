@@ -84,8 +84,12 @@ pub fn info(config: Option<&Path>, id: &str, json: bool) -> anyhow::Result<()> {
         let hint = closest(id, &ids).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
         return Err(UsageError(format!("no server `{id}`{hint}")).into());
     };
-    let d = describe(s);
+    let mut d = describe(s);
     if json {
+        // An installed server carries the package it came from.
+        if let Some(package) = vmcp_repository::cli::package_info_json(&Home::from_env(), id)? {
+            d["package"] = package;
+        }
         println!("{}", serde_json::to_string_pretty(&d)?);
     } else {
         for (k, v) in d.as_object().into_iter().flatten() {

@@ -1,0 +1,118 @@
+//! What one benchmark request is: a method and its params, written as a request line per id.
+
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use vmcp_protocol::{message, splice};
+
+use crate::cli::{Load, Method};
+
+/// A validated workload.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    method: &'static str,
+    params: Option<String>,
+    pub concurrency: usize,
+    pub requests: u64,
+    pub warmup: u64,
+    pub timeout: Duration,
+    pub startup_timeout: Duration,
+    pub show_stderr: bool,
+    pub allow_errors: bool,
+    label: String,
+}
+
+/// A command line that does not describe a runnable workload (exit 64).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl Workload {
+    pub fn from_load(load: &Load) -> Result<Self, UsageError> {
+        let (method, params) = match load.method {
+            Method::ToolsCall => {
+                let args = RawValue::from_string(load.args.clone())
+                    .map_err(|e| UsageError(format!("--args is not JSON: {e}")))?;
+                if !args.get().trim_start().starts_with('{') {
+                    return Err(UsageError("--args must be a JSON object, e.g. '{\"text\":\"hi\"}'".into()));
+                }
+                let params =
+                    format!(r#"{{"name":{},"arguments":{}}}"#, splice::quote(&load.tool), args.get());
+                ("tools/call", Some(params))
+            }
+            Method::ToolsList => ("tools/list", None),
+            Method::Ping => ("ping", None),
+        };
+        let seconds = |what: &str, s: f64| {
+            Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| UsageError(format!("--{what} must be a positive number of seconds")))
+        };
+        let label = match load.method {
+            Method::ToolsCall => format!("tools/call {} c={}", load.tool, load.concurrency),
+            _ => format!("{method} c={}", load.concurrency),
+        };
+        Ok(Self {
+            method,
+            params,
+            concurrency: load.concurrency as usize,
+            requests: load.requests,
+            warmup: load.warmup,
+            timeout: seconds("timeout", load.timeout)?,
+            startup_timeout: seconds("startup-timeout", load.startup_timeout)?,
+            show_stderr: load.show_stderr,
+            allow_errors: load.allow_errors,
+            label,
+        })
+    }
+
+    /// The request line (with its newline) for this id.
+    pub fn line(&self, id: u64) -> String {
+        let mut line = message::request(&id.to_string(), self.method, self.params.as_deref());
+        line.push('\n');
+        line
+    }
+
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
+    /// A short description, e.g. `tools/call echo c=32`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn workload(args: &[&str]) -> Result<Workload, UsageError> {
+        let argv = [&["vmcp-bench", "stdio"], args, &["--", "server"]].concat();
+        let Command::Stdio { load, .. } = Cli::try_parse_from(argv).unwrap().command else { unreachable!() };
+        Workload::from_load(&load)
+    }
+
+    #[test]
+    fn builds_request_lines() {
+        let w = workload(&["--tool", "echo", "--args", r#"{"text":"a"}"#]).unwrap();
+        assert_eq!(
+            w.line(5),
+            "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"a\"}}}\n"
+        );
+        let w = workload(&["--method", "tools/list", "-c", "4"]).unwrap();
+        assert_eq!(w.line(1), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}\n");
+        assert_eq!(w.label(), "tools/list c=4");
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        for args in [&["--args", "{nope"][..], &["--args", "[1]"], &["--timeout", "0"], &["--timeout=-1"]] {
+            assert!(workload(args).is_err(), "{args:?}");
+        }
+    }
+}
