@@ -32,6 +32,9 @@ const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const RETRY_MS: u64 = 1000;
+/// Legacy-era methods the modern era (2026-07-28) removed.
+const REMOVED_IN_MODERN: [&str; 5] =
+    ["initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"];
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -94,7 +97,9 @@ pub(super) async fn post(
         Ok(m) => m,
         Err(e) => return rpc_error(StatusCode::BAD_REQUEST, None, e.to_rpc()),
     };
-    if msg.method() == "initialize" && msg.kind() == MessageKind::Request {
+    // A request that names the modern version in its header is modern, even `initialize`.
+    let modern_header = header(&headers, VERSION_HEADER) == Some(version::MODERN);
+    if msg.method() == "initialize" && msg.kind() == MessageKind::Request && !modern_header {
         return initialize(&st, peer, msg).await;
     }
     modern_post(&st, peer, &headers, msg).await
@@ -195,6 +200,14 @@ async fn modern_post(st: &Arc<HttpState>, peer: SocketAddr, headers: &HeaderMap,
         )
         .with_data(serde_json::json!({ "supported": [version::MODERN], "requested": version }));
         return rpc_error(StatusCode::BAD_REQUEST, id.as_deref(), e);
+    }
+    if msg.kind() == MessageKind::Request && REMOVED_IN_MODERN.contains(&msg.method()) {
+        // SEP-2575: methods the modern era removed are unknown (404, -32601), before any other check.
+        let e = RpcError::new(
+            ErrorCode::MethodNotFound,
+            format!("`{}` does not exist in {version}", msg.method()),
+        );
+        return rpc_error(StatusCode::NOT_FOUND, id.as_deref(), e);
     }
     if let Some(body_version) = meta::request_version(msg.params())
         && body_version != version
