@@ -20,6 +20,7 @@ pub mod naming;
 pub mod policy;
 mod relay;
 pub mod reload;
+pub mod resilience;
 pub mod route;
 pub mod session;
 mod stats;
