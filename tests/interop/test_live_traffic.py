@@ -323,26 +323,9 @@ async def test_resource_updates_reach_a_subscriber(home, mode):
 
 
 # ------------------------------------------------------------------- logging ----
-MODERN_LOGS_DROPPED = (
-    "gateway bug: relay.rs sends backend notifications/message only to legacy sessions, so a "
-    "2026-07-28 client that opted in with _meta logLevel never gets its request's logs"
-)
-
-
 @pytest.mark.parametrize(
     "mode, backend_era",
-    [
-        ("legacy", "legacy"),
-        pytest.param(
-            "legacy", "modern",
-            marks=pytest.mark.xfail(strict=True, reason=(
-                "gateway bug: after logging/setLevel from a legacy client, vMCP sends requests to a "
-                "2026-07-28 backend without _meta logLevel, so the backend (correctly) logs nothing"
-            )),
-        ),
-        pytest.param("auto", "legacy", marks=pytest.mark.xfail(strict=True, reason=MODERN_LOGS_DROPPED)),
-        pytest.param("auto", "modern", marks=pytest.mark.xfail(strict=True, reason=MODERN_LOGS_DROPPED)),
-    ],
+    [("legacy", "legacy"), ("legacy", "modern"), ("auto", "legacy"), ("auto", "modern")],
 )
 async def test_backend_log_messages_reach_the_client(home, mode, backend_era):
     """The fixture's `log` tool sends `notifications/message` while the call is in flight (it does
@@ -366,11 +349,6 @@ async def test_backend_log_messages_reach_the_client(home, mode, backend_era):
 
 
 # ------------------------------------------------------- era hygiene (raw) ----
-@pytest.mark.xfail(strict=True, reason=(
-    "gateway bug: the ack of vMCP's own upstream subscriptions/listen to a 2026-07-28 backend "
-    "(notifications/subscriptions/acknowledged, subscriptionId = vMCP's backend request id) falls "
-    "into relay.rs's catch-all and is broadcast to legacy clients"
-))
 def test_a_legacy_client_gets_no_modern_only_notifications(home):
     """A legacy (2025-11-25) client must only see notifications of its own protocol. vMCP listens
     to a modern backend's changes itself (`subscriptions/listen` on the backend); the backend's

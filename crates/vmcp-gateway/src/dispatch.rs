@@ -19,6 +19,7 @@ use vmcp_protocol::{
 use crate::era;
 use crate::gateway::Gateway;
 use crate::lists::{self, List};
+use crate::log_level::LogLevel;
 use crate::route::{self, Reply};
 use crate::session::{ClientInfo, Session};
 
@@ -52,7 +53,7 @@ pub fn accept(gw: &Arc<Gateway>, session: &Arc<Session>, frame: &[u8], permit: O
             MessageKind::Notification => notification(gw, session, &msg),
             MessageKind::Request => {
                 let id = msg.id.as_deref().map(|i| i.get().to_owned()).unwrap_or_default();
-                let (cancelled, generation) = session.begin(&id);
+                let (cancelled, generation) = session.begin(&id, LogLevel::requested(msg.params()));
                 let (gw, session) = (gw.clone(), session.clone());
                 tokio::spawn(async move {
                     tokio::select! {
@@ -155,6 +156,7 @@ fn check_era(session: &Session, msg: &Message) -> Result<(), RpcError> {
                     era: Some(Era::Modern),
                     version: Some(ProtocolVersion::V2026_07_28),
                     capabilities: caps,
+                    log_level: None,
                 });
             }
             Ok(())
@@ -189,7 +191,7 @@ async fn handle(gw: &Arc<Gateway>, session: &Arc<Session>, msg: &Message) -> Res
         "initialize" => initialize(gw, session, params).await,
         "server/discover" => discover(gw, session).await,
         "ping" => Ok(Reply::Result(era::to_client("{}", session).into_owned())),
-        "logging/setLevel" => set_level(gw, params).await,
+        "logging/setLevel" => set_level(gw, session, params).await,
         "tools/call" | "prompts/get" | "resources/read" | "completion/complete" => {
             route::forward(gw, session, msg.id.as_deref().map(|i| i.get()), method, params).await
         }
@@ -212,7 +214,12 @@ async fn initialize(gw: &Gateway, session: &Session, params: Option<&str>) -> Re
     let version = ProtocolVersion::negotiate_legacy(&requested);
     let capabilities = splice::get(p, "capabilities")
         .and_then(|c| serde_json::value::RawValue::from_string(c.to_owned()).ok());
-    session.set_info(ClientInfo { era: Some(Era::Legacy), version: Some(version), capabilities });
+    session.set_info(ClientInfo {
+        era: Some(Era::Legacy),
+        version: Some(version),
+        capabilities,
+        log_level: None,
+    });
     gw.wait_ready(gw.opts.startup_timeout + std::time::Duration::from_secs(1)).await;
     let mut result = format!(
         r#"{{"protocolVersion":"{}","capabilities":{},"serverInfo":{}"#,
@@ -249,13 +256,14 @@ async fn discover(gw: &Gateway, session: &Session) -> Result<Reply, RpcError> {
     Ok(Reply::Result(era::to_client(&result, session).into_owned()))
 }
 
-/// Pass the level to every legacy backend that logs; vMCP's own log level stays as configured.
-async fn set_level(gw: &Gateway, params: Option<&str>) -> Result<Reply, RpcError> {
-    let p =
-        params.ok_or_else(|| RpcError::new(ErrorCode::InvalidParams, "logging/setLevel needs a `level`"))?;
-    if splice::get(p, "level").is_none() {
-        return Err(RpcError::new(ErrorCode::InvalidParams, "logging/setLevel needs a `level`"));
-    }
+/// Remember the session's level (it goes along with its requests to modern backends) and pass
+/// it to every legacy backend that logs; vMCP's own log level stays as configured.
+async fn set_level(gw: &Gateway, session: &Session, params: Option<&str>) -> Result<Reply, RpcError> {
+    let bad =
+        || RpcError::new(ErrorCode::InvalidParams, "logging/setLevel needs a `level` (debug ... emergency)");
+    let p = params.ok_or_else(bad)?;
+    let level = splice::get(p, "level").and_then(LogLevel::from_json).ok_or_else(bad)?;
+    session.set_log_level(level);
     let mounts = gw.mounts();
     let targets = mounts.servers.iter().filter(|m| {
         m.up().era() == Some(Era::Legacy) && m.up().handshake().is_some_and(|h| h.has("logging"))

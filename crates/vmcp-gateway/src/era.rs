@@ -30,8 +30,15 @@ pub fn to_backend<'a>(
             if meta::request_version(params).is_some() && meta::request_capabilities(params).is_some() {
                 return params.map(Cow::Borrowed);
             }
-            let caps = session.and_then(|s| s.info().capabilities).map(|c| c.get().to_owned());
-            Some(Cow::Owned(meta::add_modern(params, caps.as_deref().unwrap_or(GATEWAY_CAPABILITIES))))
+            let info = session.map(Session::info).unwrap_or_default();
+            let caps = info.capabilities.as_ref().map_or(GATEWAY_CAPABILITIES, |c| c.get());
+            let with_meta = meta::add_modern(params, caps);
+            // A legacy client asked for logs with `logging/setLevel`: a modern backend sends them
+            // only for requests that carry the level.
+            let with_level = info.log_level.and_then(|level| {
+                splice::edit_path(&with_meta, &["_meta", meta::LOG_LEVEL], Op::Default(&level.to_json()))
+            });
+            Some(Cow::Owned(with_level.unwrap_or(with_meta)))
         }
         _ => params.map(|p| meta::strip_modern(p).map_or(Cow::Borrowed(p), Cow::Owned)),
     }

@@ -15,6 +15,7 @@ pub mod front;
 pub mod gateway;
 pub mod listen;
 pub mod lists;
+mod log_level;
 pub mod mounted;
 pub mod naming;
 pub mod policy;

@@ -6,7 +6,9 @@
 //!   progress for a request that carried no token is dropped, never invented;
 //! - `list_changed`: refreshes the catalog, then reaches every session;
 //! - `resources/updated`: only sessions subscribed to that URI;
-//! - `notifications/message` (logs): every session, and the gateway log;
+//! - `notifications/message` (logs): the gateway log, and the clients that asked for that level
+//!   (the causing request's client for a modern backend or a modern client; else legacy sessions);
+//! - `notifications/subscriptions/acknowledged`: the ack of vMCP's own listen, kept;
 //! - `sampling/createMessage`, `elicitation/create`, `roots/list`, `ping`: the causing session
 //!   (the most recent one with a request in flight to that backend), with a fresh id; the answer
 //!   goes back to the backend under the backend's own id.
@@ -19,6 +21,7 @@ use vmcp_protocol::splice::{self, Op};
 use vmcp_protocol::{Era, ErrorCode, Message, RpcError, message};
 
 use crate::gateway::Gateway;
+use crate::log_level::LogLevel;
 use crate::route::Reply;
 use crate::session::Session;
 use crate::upstream::{Events, Upstream};
@@ -70,7 +73,7 @@ fn notification(gw: &Arc<Gateway>, up: &Arc<Upstream>, msg: Message) {
             let method = method.to_owned();
             tokio::spawn(async move {
                 gw2.refresh(&id).await;
-                fan_out(&gw2, &method, None, None);
+                fan_out(&gw2, &id, &method, None, None);
             });
         }
         "notifications/resources/updated" => {
@@ -79,14 +82,15 @@ fn notification(gw: &Arc<Gateway>, up: &Arc<Upstream>, msg: Message) {
             };
             // A modern backend tags updates with vMCP's own listen id, which means nothing to a client.
             let stripped = params.and_then(strip_subscription);
-            fan_out(gw, method, stripped.as_deref().or(params), Some(&uri));
+            fan_out(gw, up.id(), method, stripped.as_deref().or(params), Some(&uri));
         }
         "notifications/message" => {
             tracing::info!(target: "vmcp::server", server = %up.id(), "log: {}", params.unwrap_or(""));
-            let line = message::notification(method, params);
-            for s in gw.sessions().iter().filter(|s| s.era() != Some(Era::Modern)) {
-                s.try_send(line.clone());
-            }
+            log_message(gw, up, params);
+        }
+        "notifications/subscriptions/acknowledged" => {
+            // The backend acknowledges vMCP's own `subscriptions/listen`: vMCP's business only.
+            tracing::debug!(server = %up.id(), "backend acknowledged vMCP's listen: {}", params.unwrap_or(""));
         }
         "notifications/cancelled" => {
             // Legacy: the backend gave up on a request it sent us (the relay task times out on its
@@ -99,18 +103,58 @@ fn notification(gw: &Arc<Gateway>, up: &Arc<Upstream>, msg: Message) {
         }
         _ => {
             let line = message::notification(method, params);
-            for s in gw.sessions().iter().filter(|s| s.era() != Some(Era::Modern)) {
+            for s in gw.sessions().iter().filter(|s| s.era() != Some(Era::Modern) && sees(s, up.id())) {
                 s.try_send(line.clone());
             }
         }
     }
 }
 
+/// A backend's log line, to the clients that asked for logs at or above its level. A modern
+/// backend logs for one request (the one in flight), and so does a legacy backend working for a
+/// modern client's request; otherwise a legacy backend logs for its whole connection, and every
+/// legacy session gets the line (unless it asked for a higher level).
+fn log_message(gw: &Gateway, up: &Upstream, params: Option<&str>) {
+    let level = LogLevel::of_message(params);
+    let line = message::notification("notifications/message", params);
+    if let Some(origin) = up.latest_origin()
+        && let Some(s) = gw.session(origin.session)
+        && (up.era() == Some(Era::Modern) || s.era() == Some(Era::Modern))
+    {
+        let request = origin.request.as_deref();
+        let wanted = match s.era() {
+            Some(Era::Modern) => s.log_level_for(request).is_some_and(|min| level >= min),
+            _ => s.log_level_for(None).is_none_or(|min| level >= min),
+        };
+        if wanted {
+            s.try_send_related(request, line);
+        }
+        return;
+    }
+    for s in gw.sessions().iter().filter(|s| s.era() != Some(Era::Modern) && sees(s, up.id())) {
+        if s.log_level_for(None).is_none_or(|min| level >= min) {
+            s.try_send(line.clone());
+        }
+    }
+}
+
 /// Deliver a list change or resource update to every session that wants it: legacy sessions
 /// directly (updates only when subscribed), modern sessions through their listen requests.
-fn fan_out(gw: &Gateway, method: &str, params: Option<&str>, uri: Option<&str>) {
+fn fan_out(gw: &Gateway, server: &str, method: &str, params: Option<&str>, uri: Option<&str>) {
     let plain = message::notification(method, params);
     for s in gw.sessions() {
+        // Nothing of a server reaches a client that may not use it (nor an updated resource
+        // its persona may not read).
+        let allowed = match uri {
+            Some(u) => crate::policy::Policy::visible(
+                &s.caller,
+                crate::policy::Subject { server, kind: crate::policy::Kind::Resource, name: u },
+            ),
+            None => sees(&s, server),
+        };
+        if !allowed {
+            continue;
+        }
         if s.era() == Some(Era::Modern) {
             for listener in s.listeners_for(method, uri) {
                 s.try_send(crate::listen::tag(method, params, &listener));
@@ -119,6 +163,14 @@ fn fan_out(gw: &Gateway, method: &str, params: Option<&str>, uri: Option<&str>) 
             s.try_send(plain.clone());
         }
     }
+}
+
+/// May this session hear from `server` at all?
+fn sees(s: &Session, server: &str) -> bool {
+    crate::policy::Policy::visible(
+        &s.caller,
+        crate::policy::Subject { server, kind: crate::policy::Kind::Server, name: "" },
+    )
 }
 
 /// A modern backend tags its notifications with vMCP's own listen id; that means nothing to a client.

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use vmcp_protocol::{Era, Message, ProtocolVersion};
 
 use crate::listen::Filter;
+use crate::log_level::LogLevel;
 use crate::policy::Caller;
 
 /// What the handshake told us about the client.
@@ -22,10 +23,14 @@ pub struct ClientInfo {
     pub version: Option<ProtocolVersion>,
     /// The client's capabilities object, raw (legacy: from `initialize`).
     pub capabilities: Option<Box<RawValue>>,
+    /// The level a legacy client asked for with `logging/setLevel`; no logs before it does.
+    pub log_level: Option<LogLevel>,
 }
 
 struct InFlight {
     generation: u64,
+    /// The level a modern request asked for in its `_meta` (its logs reach the client).
+    log_level: Option<LogLevel>,
     /// Dropping this cancels the request's task.
     _cancel: oneshot::Sender<()>,
 }
@@ -156,11 +161,23 @@ impl Session {
 
     /// Register a request by its raw id; returns the receiver that fires when it is cancelled
     /// and the generation to pass to [`Session::finish`].
-    pub fn begin(&self, id: &str) -> (oneshot::Receiver<()>, u64) {
+    pub fn begin(&self, id: &str, log_level: Option<LogLevel>) -> (oneshot::Receiver<()>, u64) {
         let (tx, rx) = oneshot::channel();
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
-        lock(&self.inflight).insert(id.into(), InFlight { generation, _cancel: tx });
+        lock(&self.inflight).insert(id.into(), InFlight { generation, log_level, _cancel: tx });
         (rx, generation)
+    }
+
+    /// The log level the client wants for backend logs caused by its request `id` (raw JSON
+    /// id): the request's own (modern) or the session's (legacy `logging/setLevel`).
+    pub fn log_level_for(&self, id: Option<&str>) -> Option<LogLevel> {
+        let own = id.and_then(|id| lock(&self.inflight).get(id).and_then(|f| f.log_level));
+        own.or_else(|| lock(&self.info).log_level)
+    }
+
+    /// Remember a legacy client's `logging/setLevel`.
+    pub fn set_log_level(&self, level: LogLevel) {
+        lock(&self.info).log_level = Some(level);
     }
 
     /// Forget a finished request (only if the entry is still the one `begin` made).
@@ -243,10 +260,10 @@ mod tests {
     fn a_reused_id_is_not_cancelled_by_the_old_request_finishing() {
         let (tx, _rx) = mpsc::channel(4);
         let s = Session::new(1, Caller::local_user(), tx);
-        let (mut first, g1) = s.begin("1");
+        let (mut first, g1) = s.begin("1", None);
         s.finish("1", g1);
         assert!(first.try_recv().is_err(), "finished request reads as closed");
-        let (mut second, _g2) = s.begin("1");
+        let (mut second, _g2) = s.begin("1", None);
         s.finish("1", g1); // a stale finish for the old generation
         assert!(matches!(second.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
         assert!(s.cancel("1"));

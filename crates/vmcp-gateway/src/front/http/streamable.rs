@@ -261,7 +261,7 @@ async fn answer(st: &Arc<HttpState>, session: Arc<Session>, msg: Message, stream
     let modern = matches!(stream, Stream::Modern { .. });
     let (related_tx, related_rx) = mpsc::channel::<String>(256);
     let registration = session.open_stream(&id, related_tx);
-    let (cancelled, generation) = session.begin(&id);
+    let (cancelled, generation) = session.begin(&id, crate::log_level::LogLevel::requested(msg.params()));
     let gw = st.gw.clone();
     let s2 = session.clone();
     let mut work = Box::pin(async move {
