@@ -31,7 +31,11 @@ impl World {
         let slow = Arc::new(AtomicBool::new(false));
         let (f, s) = (files.clone(), slow.clone());
         let server = HttpFixture::start(move |req| {
-            let Some(body) = f.lock().unwrap().get(&req.path).cloned() else { return Resp::status(404) };
+            let key = match req.query.get("cursor") {
+                Some(c) => format!("{}?cursor={c}", req.path),
+                None => req.path.clone(),
+            };
+            let Some(body) = f.lock().unwrap().get(&key).cloned() else { return Resp::status(404) };
             let mut r = Resp::ok(body);
             if s.load(Ordering::SeqCst) && req.path.starts_with("/dl/") {
                 r.chunk_delay = Some(Duration::from_millis(50));
@@ -54,6 +58,9 @@ impl World {
         cmd.args(args)
             .env("VMCP_HOME", self.home())
             .env("VMCP_ALLOW_INSECURE_LOCALHOST", "1")
+            .env("npm_config_registry", format!("{}/npm/", self.server.base))
+            .env("npm_config_cache", self.tmp.path().join("npm-cache"))
+            .env("npm_config_update_notifier", "false")
             .env_remove("VMCP_LOG")
             .stdin(Stdio::null());
         cmd
@@ -112,9 +119,11 @@ impl World {
     fn run_server(&self, id: &str) -> String {
         let e = self.entry(id).expect("server entry");
         let cmd = e["command"].as_str().unwrap();
-        assert!(Path::new(cmd).starts_with(self.home().join("installed/servers")), "{cmd}");
         let args: Vec<&str> =
             e["args"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap()).collect()).unwrap_or_default();
+        // The program, or the script an interpreter (node) runs, is the installed one.
+        let installed = |p: &str| Path::new(p).starts_with(self.home().join("installed/servers"));
+        assert!(installed(cmd) || args.first().is_some_and(|a| installed(a)), "{cmd} {args:?}");
         let out = Command::new(cmd).args(args).output().unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
@@ -353,4 +362,142 @@ fn an_install_or_update_killed_mid_download_leaves_the_previous_state_and_a_reru
     let staged =
         std::fs::read_dir(w.home().join("installed/servers/.staging")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(staged, 0, "staging not cleaned");
+}
+
+/// `index.json` with one inline binary package `forecast` offering `versions` (newest first).
+fn serve_http_index(w: &World, versions: &[&str]) {
+    let mut downloads = Vec::new();
+    for v in versions {
+        let bytes = script(&format!("forecast-{v}"));
+        let path = format!("/dl/forecast/{v}");
+        downloads.push((*v, format!("{}{path}", w.server.base), sha256_hex(&bytes)));
+        w.files.lock().unwrap().insert(path, bytes);
+    }
+    let install: Value = serde_json::from_str(&binary_install("forecast", &downloads, "")).unwrap();
+    let manifest = json!({"name": "forecast", "version": versions[0], "description": "Weather forecasts",
+        "tags": ["weather"], "license": "MIT"});
+    let index = json!({"format": 1, "packages": [{"manifest": manifest, "install": install}]});
+    w.files.lock().unwrap().insert("/web/index.json".into(), serde_json::to_vec(&index).unwrap());
+}
+
+#[test]
+fn an_http_index_goes_through_sync_search_info_install_update_rollback_uninstall() {
+    let w = World::new();
+    serve_http_index(&w, &["1.0.0"]);
+    let web = format!("{}/web", w.server.base);
+    let out = w.vmcp(&["repo", "add", &web, "--name", "web", "--type", "http"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("syncing web"), "no sync progress: {out:?}");
+
+    let hits: Value = serde_json::from_str(&w.ok(&["search", "forcast", "--repo", "web", "--json"])).unwrap();
+    assert_eq!((hits[0]["name"].as_str(), hits[0]["match"].as_str()), (Some("forecast"), Some("typo")));
+    assert!(w.ok(&["info", "forecast"]).contains("versions:   1.0.0"));
+    assert!(w.ok(&["install", "forecast", "--yes"]).contains("installed forecast 1.0.0 (binary)"));
+    assert_eq!(w.run_server("forecast"), "forecast-1.0.0");
+
+    serve_http_index(&w, &["2.0.0", "1.0.0"]);
+    assert!(w.ok(&["repo", "sync", "web"]).contains("1 updated"));
+    let info = w.ok(&["info", "forecast"]);
+    assert!(info.contains("versions:   2.0.0, 1.0.0"), "{info}");
+    assert!(w.ok(&["update", "forecast"]).contains("updated forecast 1.0.0 -> 2.0.0"));
+    assert_eq!(w.run_server("forecast"), "forecast-2.0.0");
+    assert!(w.ok(&["rollback", "forecast"]).contains("rolled back forecast 2.0.0 -> 1.0.0"));
+    assert_eq!(w.run_server("forecast"), "forecast-1.0.0");
+    assert!(w.ok(&["uninstall", "forecast"]).contains("uninstalled forecast"));
+    assert!(w.entry("forecast").is_none() && !w.home().join("installed/servers/forecast").exists());
+    assert!(!w.state().1.contains("forecast"), "lock.json still names forecast");
+}
+
+/// An npm tarball for `weather-mcp@version` whose `postinstall` would create `mark`.
+fn npm_tarball(w: &World, version: &str, mark: &Path) -> (Vec<u8>, Value) {
+    let dir = w.tmp.path().join(format!("npm-src-{version}"));
+    std::fs::create_dir_all(dir.join("package")).unwrap();
+    let postinstall = format!("node -e \"require('fs').writeFileSync('{}', 'ran')\"", mark.display());
+    let meta = json!({"name": "weather-mcp", "version": version, "bin": {"weather-mcp": "index.js"},
+        "scripts": {"postinstall": postinstall}});
+    std::fs::write(dir.join("package/package.json"), meta.to_string()).unwrap();
+    std::fs::write(dir.join("package/index.js"), format!("console.log('weather-{version}')\n")).unwrap();
+    let tgz = dir.join("package.tgz");
+    let status =
+        Command::new("tar").arg("czf").arg(&tgz).arg("-C").arg(&dir).arg("package").status().unwrap();
+    assert!(status.success());
+    (std::fs::read(tgz).unwrap(), meta)
+}
+
+/// Publish `versions` of `weather-mcp` on the fixture's npm registry (`/npm/`).
+fn publish_npm(w: &World, versions: &[&str], mark: &Path) {
+    let mut all = serde_json::Map::new();
+    for v in versions {
+        let (tgz, mut meta) = npm_tarball(w, v, mark);
+        let path = format!("/npm/weather-mcp/-/weather-mcp-{v}.tgz");
+        meta["dist"] = json!({"tarball": format!("{}{path}", w.server.base)});
+        all.insert((*v).to_owned(), meta);
+        w.files.lock().unwrap().insert(path, tgz);
+    }
+    let packument = json!({"name": "weather-mcp", "dist-tags": {"latest": versions[0]}, "versions": all});
+    w.files.lock().unwrap().insert("/npm/weather-mcp".into(), serde_json::to_vec(&packument).unwrap());
+}
+
+/// The registry API: `weather` at `versions` on the first page, a remote-only server on the
+/// second (reached through `nextCursor`).
+fn serve_registry(w: &World, versions: &[&str]) {
+    let first: Vec<Value> = versions
+        .iter()
+        .map(|v| {
+            let mut s = registry_server("io.github.acme/weather", v, "weather-mcp");
+            s["server"].as_object_mut().unwrap().remove("remotes");
+            s
+        })
+        .collect();
+    let page = json!({"servers": first, "metadata": {"nextCursor": "p2"}});
+    let second = json!({"name": "io.github.acme/clock", "description": "A clock in the cloud", "version": "0.1.0",
+        "remotes": [{"type": "streamable-http", "url": "https://clock.example/mcp"}]});
+    let mut files = w.files.lock().unwrap();
+    files.insert("/v0/servers".into(), serde_json::to_vec(&page).unwrap());
+    let page = json!({"servers": [{"server": second}], "metadata": {"count": 1}});
+    files.insert("/v0/servers?cursor=p2".into(), serde_json::to_vec(&page).unwrap());
+}
+
+/// The official registry's API fixture with an npm package on a local npm registry: the whole
+/// lifecycle, and the package's `postinstall` script never runs.
+#[test]
+fn a_registry_api_source_installs_from_npm_without_running_package_scripts() {
+    let w = World::new();
+    let mark = w.tmp.path().join("postinstall-ran");
+    publish_npm(&w, &["1.0.0"], &mark);
+    serve_registry(&w, &["1.0.0"]);
+    w.ok(&["repo", "add", &w.server.base, "--name", "official", "--type", "registry"]);
+    assert_eq!(
+        w.server
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.query.get("cursor").is_some_and(|c| c == "p2"))
+            .count(),
+        1
+    );
+    let hits: Value = serde_json::from_str(&w.ok(&["search", "--repo", "official", "--json"])).unwrap();
+    let names: Vec<&str> = hits.as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["io.github.acme/clock", "io.github.acme/weather"]);
+    let info = w.ok(&["info", "io.github.acme/weather"]);
+    assert!(info.contains("npm") && info.contains("weather-mcp"), "{info}");
+
+    let out = w.ok(&["install", "io.github.acme/weather", "--yes"]);
+    assert!(out.contains("installed io.github.acme/weather 1.0.0 (npm) as server `weather`"), "{out}");
+    assert_eq!(w.run_server("weather"), "weather-1.0.0");
+
+    publish_npm(&w, &["2.0.0", "1.0.0"], &mark);
+    serve_registry(&w, &["2.0.0", "1.0.0"]);
+    w.ok(&["repo", "sync", "official"]);
+    let incremental = w.server.log.lock().unwrap().iter().any(|r| r.query.contains_key("updated_since"));
+    assert!(incremental, "the second sync did not ask for changes only");
+    assert!(w.ok(&["update", "weather"]).contains("updated io.github.acme/weather 1.0.0 -> 2.0.0"));
+    assert_eq!(w.run_server("weather"), "weather-2.0.0");
+    assert!(w.ok(&["rollback", "weather"]).contains("-> 1.0.0"));
+    assert_eq!(w.run_server("weather"), "weather-1.0.0");
+    w.ok(&["uninstall", "weather"]);
+    assert!(w.entry("weather").is_none());
+    assert!(!w.home().join("installed/servers/io.github.acme+weather").exists());
+    assert!(!mark.exists(), "the package's postinstall script ran");
 }

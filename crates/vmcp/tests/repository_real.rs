@@ -11,11 +11,20 @@ use support::Gateway;
 
 const VMCP: &str = env!("CARGO_BIN_EXE_vmcp");
 
+/// `vmcp install SPEC --yes` into `home`. The package versions are the ones the built-in
+/// catalog pins (`crates/vmcp-repository/catalog/builtin.json`).
 fn install(home: &std::path::Path, spec: &str) -> String {
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("repository-real-cache");
     let out = Command::new(VMCP)
         .args(["install", spec, "--yes"])
         .env("VMCP_HOME", home)
         .env_remove("VMCP_LOG")
+        // Downloads cached under the tests' own temporary directory: isolated from the user's
+        // caches, and a rerun does not download again.
+        .env("PIP_CACHE_DIR", cache.join("pip"))
+        .env("UV_CACHE_DIR", cache.join("uv"))
+        .env("npm_config_cache", cache.join("npm"))
+        .env("npm_config_update_notifier", "false")
         .output()
         .expect("run vmcp install");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

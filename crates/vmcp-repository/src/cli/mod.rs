@@ -231,6 +231,20 @@ pub fn package_info(home: &Home, name: &str, json: bool) -> Result<bool> {
     Ok(true)
 }
 
+/// `vmcp info ID` for a server installed from a package: after the server's own fields, the
+/// package (manifest, versions, install methods). Prints nothing when `server_id` was not
+/// installed with `vmcp install`, or its package is no longer in any repository.
+pub fn installed_package_info(home: &Home, server_id: &str) -> Result<()> {
+    let lock = LockFile::load(home)?;
+    let Some((name, locked)) = lock.by_server_id(server_id) else { return Ok(()) };
+    let index = Index::load(home)?;
+    if let Some((pkg, others)) = lookup(&index, name) {
+        println!();
+        render::info_text(pkg, Some(locked), &others);
+    }
+    Ok(())
+}
+
 /// The package behind an installed server, as `vmcp info ID --json` embeds it; `None` when
 /// `name` is not a package any repository knows.
 pub fn package_info_json(home: &Home, name: &str) -> Result<Option<serde_json::Value>> {

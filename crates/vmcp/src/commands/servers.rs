@@ -95,6 +95,7 @@ pub fn info(config: Option<&Path>, id: &str, json: bool) -> anyhow::Result<()> {
         for (k, v) in d.as_object().into_iter().flatten() {
             println!("{k:<16} {}", if let Some(s) = v.as_str() { s.to_owned() } else { v.to_string() });
         }
+        vmcp_repository::cli::installed_package_info(&Home::from_env(), id)?;
     }
     Ok(())
 }
