@@ -218,8 +218,17 @@ fn sources_search_info_install_update_rollback_uninstall() {
 
     w.ok(&["install", "webby"]);
     assert_eq!(w.entry("webby").unwrap()["url"], "https://webby.example/mcp");
-    let out = w.ok(&["uninstall", "echo"]);
-    assert!(out.contains("uninstalled echo"), "{out}");
+    let personas = w.home().join("config/personas");
+    std::fs::create_dir_all(&personas).unwrap();
+    let dev = json!({"version": 1, "name": "dev", "enabled_servers": ["echo"], "rules": {}});
+    std::fs::write(personas.join("persona-dev.json"), dev.to_string()).unwrap();
+    let out = w.vmcp(&["uninstall", "echo"]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("uninstalled echo"),
+        "{out:?}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("persona `dev` still references server `echo`"), "{stderr}");
     assert!(w.entry("echo").is_none() && !w.home().join("installed/servers/echo").exists());
     w.ok(&["repo", "remove", "web"]);
     assert!(!w.ok(&["repo", "list"]).contains("web "));

@@ -106,30 +106,45 @@ impl Installer<'_> {
 }
 
 /// Personas (files in `config/personas/`) that mention `server_id` as a value.
+///
+/// A deliberately tolerant reader rather than `vmcp-persona`'s store: a warning must also name a
+/// persona file the store would reject (hand-edited, older format), and the package manager
+/// should not pull in the persona crate's HTTP and JWT dependencies for one warning. The name
+/// is the file's `name` field (the store writes `persona-NAME.json`), else the file stem.
 pub fn persona_references(home: &Home, server_id: &str) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(home.personas_dir()) else { return Vec::new() };
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.is_file() && mentions(p, server_id))
-        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter_map(|p| mentions(&p, server_id))
         .collect();
     names.sort();
+    names.dedup();
     names
 }
 
-/// Parsed JSON or TOML: any string equal to the id (or `id__tool`); otherwise a whole-word match.
-fn mentions(path: &Path, id: &str) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else { return false };
+/// The persona's name when the file mentions `id`. Parsed JSON or TOML: any string equal to
+/// the id (or `id__tool`); otherwise a whole-word match.
+fn mentions(path: &Path, id: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
     let parsed: Option<Value> = serde_json::from_str(&text)
         .ok()
         .or_else(|| toml::from_str::<toml::Value>(&text).ok().and_then(|t| serde_json::to_value(t).ok()));
-    match parsed {
-        Some(v) => value_mentions(&v, id),
+    let found = match &parsed {
+        Some(v) => value_mentions(v, id),
         None => text
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
             .any(|w| w == id || w.strip_prefix(id).is_some_and(|r| r.starts_with("__"))),
+    };
+    if !found {
+        return None;
     }
+    let named = parsed.as_ref().and_then(|v| v.get("name")).and_then(Value::as_str).map(str::to_owned);
+    named.or_else(|| {
+        let stem = path.file_stem()?.to_string_lossy().into_owned();
+        Some(stem.strip_prefix("persona-").map(str::to_owned).unwrap_or(stem))
+    })
 }
 
 fn value_mentions(v: &Value, id: &str) -> bool {
@@ -155,6 +170,12 @@ mod tests {
         std::fs::write(p.join("ops.toml"), "[servers]\nallow = [\"time__get_current_time\"]\n").unwrap();
         std::fs::write(p.join("notes.yaml"), "servers:\n  - time\n").unwrap();
         std::fs::write(p.join("other.json"), r#"{"servers":["timer"]}"#).unwrap();
-        assert_eq!(persona_references(&home, "time"), ["dev", "notes", "ops"]);
+        // The layout of vmcp-persona's store: `persona-NAME.json` with a `name` field.
+        let admin = r#"{"version":1,"name":"admin","created":"2026-01-01T00:00:00Z",
+            "modified":"2026-01-01T00:00:00Z","enabled_servers":["time"],"rules":{}}"#;
+        std::fs::write(p.join("persona-admin.json"), admin).unwrap();
+        std::fs::write(p.join("persona-ro.json"), r#"{"name":"ro","rules":{"time":{}}}"#).unwrap();
+        std::fs::write(p.join(".lock"), "time").unwrap();
+        assert_eq!(persona_references(&home, "time"), ["admin", "dev", "notes", "ops", "ro"]);
     }
 }
