@@ -141,8 +141,7 @@ pub(crate) fn parse_yaml_subset(src: &str) -> Result<Map<String, Value>> {
             open_list = Some(key.clone());
             Value::Array(Vec::new())
         } else if let Some(inner) = value.strip_prefix('[') {
-            let inner =
-                inner.strip_suffix(']').ok_or_else(|| bad(format!("line {line_no}: unclosed `[`")))?;
+            let inner = flow_list(inner, line_no)?;
             let items = split_flow(inner).into_iter().filter(|s| !s.trim().is_empty());
             Value::Array(items.map(|s| scalar(s, line_no).map(Value::String)).collect::<Result<_>>()?)
         } else if matches!(value.chars().next(), Some('|' | '>' | '{' | '&' | '*' | '!')) {
@@ -157,6 +156,27 @@ pub(crate) fn parse_yaml_subset(src: &str) -> Result<Map<String, Value>> {
         }
     }
     Ok(map)
+}
+
+/// The inside of a flow list (`inner` follows the `[`): up to the `]` outside quotes, which
+/// may be followed by a ` # comment` only.
+fn flow_list(inner: &str, line_no: usize) -> Result<&str> {
+    let mut quote = None;
+    for (i, c) in inner.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, ']') => {
+                let tail = inner[i + 1..].trim();
+                if !(tail.is_empty() || tail.starts_with('#')) {
+                    return Err(bad(format!("line {line_no}: text after `]`")));
+                }
+                return Ok(&inner[..i]);
+            }
+            _ => {}
+        }
+    }
+    Err(bad(format!("line {line_no}: unclosed `[`")))
 }
 
 /// Split a flow list's inside on commas outside quotes.
@@ -220,7 +240,7 @@ fn unescape_double(s: &str) -> String {
 mod tests {
     use super::*;
 
-    const YAML: &str = "---\nname: time\nversion: 2026.10.19 # latest\ndescription: \"Time: and \\\"zones\\\"\"\ntags: [time, 'time zone']\nlicense: MIT\n---\n# Time\n\nBody.\n";
+    const YAML: &str = "---\nname: time\nversion: 2026.10.19 # latest\ndescription: \"Time: and \\\"zones\\\"\"\ntags: [time, 'time zone'] # comment\nlicense: MIT\n---\n# Time\n\nBody.\n";
 
     #[test]
     fn parses_yaml_front_matter_and_body() {
@@ -255,6 +275,7 @@ mod tests {
             ("hostile version", "---\nname: x\nversion: 1;rm\ndescription: d\n---\n"),
             ("nested map", "---\nname: x\nmeta:\n  a: b\n---\n"),
             ("duplicate", "---\nname: x\nname: y\n---\n"),
+            ("text after a list", "---\nname: x\nversion: 1.0.0\ndescription: d\ntags: [a] b\n---\n"),
             ("bad homepage", "---\nname: x\nversion: 1.0.0\ndescription: d\nhomepage: javascript:x\n---\n"),
         ];
         for (what, text) in cases {
