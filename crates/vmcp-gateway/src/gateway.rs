@@ -47,6 +47,8 @@ pub struct Gateway {
     pub(crate) upstream_listens: Mutex<HashMap<(String, String), tokio::task::AbortHandle>>,
     stop: tokio_util::sync::CancellationToken,
     pub started_at: Instant,
+    /// Authentication of network callers, set once at start (absent: loopback-only fronts).
+    auth: std::sync::OnceLock<Arc<crate::front::http::auth::Auth>>,
 }
 
 impl Gateway {
@@ -70,6 +72,7 @@ impl Gateway {
             upstream_listens: Mutex::default(),
             stop: tokio_util::sync::CancellationToken::new(),
             started_at: Instant::now(),
+            auth: std::sync::OnceLock::new(),
         });
         let this = gw.clone();
         tokio::spawn(async move { this.mount_all(servers).await });
@@ -176,6 +179,15 @@ impl Gateway {
     }
 
     /// The current snapshot (cheap: one `Arc` clone).
+    /// Require authentication on the network fronts (call before serving them).
+    pub fn set_auth(&self, auth: Arc<crate::front::http::auth::Auth>) {
+        let _ = self.auth.set(auth);
+    }
+
+    pub fn auth(&self) -> Option<&Arc<crate::front::http::auth::Auth>> {
+        self.auth.get()
+    }
+
     pub fn mounts(&self) -> Arc<Mounts> {
         self.mounts.read().unwrap_or_else(|p| p.into_inner()).clone()
     }

@@ -18,6 +18,7 @@ pub mod lists;
 mod log_level;
 pub mod mounted;
 pub mod naming;
+pub mod persona_watch;
 pub mod policy;
 mod relay;
 pub mod reload;

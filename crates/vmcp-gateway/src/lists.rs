@@ -177,6 +177,14 @@ pub async fn answer(
     )
     .await;
     let mut out =
+    // A server the caller may not use is never asked (nor is a cursor naming one followed).
+    let wanted: Vec<(usize, Option<String>)> = wanted
+        .into_iter()
+        .filter(|(i, _)| {
+            let server = &mounts.servers[*i].spec.id;
+            Policy::visible(&session.caller, Subject { server, kind: Kind::Server, name: "" })
+        })
+        .collect();
         String::with_capacity(pages.iter().map(|p| p.as_ref().map_or(0, |p| p.0.len())).sum::<usize>() + 64);
     out.push('{');
     out.push_str(&splice::quote(list.key()));

@@ -2,11 +2,21 @@
 //!
 //! Every listing filters through [`Policy::visible`] and every routed request passes
 //! [`Policy::check`] before it reaches a backend; nothing in the gateway reaches a server
-//! around it. Today the only caller is the local stdio user with full access; personas plug in
-//! here.
+//! around it.
+//!
+//! - The local stdio user without `--persona` has [`Access::Full`]; so has a caller of a network
+//!   front that runs without authentication, which is only allowed on loopback (see
+//!   `docs/PERSONAS.md`).
+//! - Everyone else acts as a persona ([`Access::Persona`]), looked up by name in the current
+//!   [`PersonaBook`] snapshot on every check, so a change to the persona's file applies to
+//!   connected clients at once. A persona that no longer exists reaches nothing (fail closed).
 //!
 //! Invariant: pure and cheap (no IO, no allocation on the allow path); it runs on every request.
 
+use std::sync::{Arc, RwLock};
+
+use vmcp_persona::audit::{AuditEvent, AuditLog, Decision};
+use vmcp_persona::{Denied, Personas};
 use vmcp_protocol::{ErrorCode, RpcError};
 
 /// Who is calling, established by the front before any request is handled.
@@ -24,10 +34,27 @@ pub enum Identity {
     Network(std::net::SocketAddr),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Access {
-    /// Everything mounted. Only ever given to the local stdio user.
+    /// Everything mounted: the local stdio user, or a loopback client of a front without auth.
     Full,
+    /// What the named persona may use, as its file says now.
+    Persona(PersonaAccess),
+}
+
+/// A caller acting as a persona.
+#[derive(Debug, Clone)]
+pub struct PersonaAccess {
+    pub name: Arc<str>,
+    /// How the caller proved it (`stdio`, `token:tok_...`, `jwt:SUB`): for the audit log, never
+    /// a secret.
+    pub credential: Arc<str>,
+    /// The API key the caller presented, by public id: revoking it cuts the caller off, also on
+    /// a connection that stays open (WebSocket, legacy SSE).
+    pub token: Option<Arc<str>>,
+    /// When the caller's JWT expires (seconds since the epoch): after that, nothing is allowed.
+    pub expires: Option<u64>,
+    pub book: Arc<PersonaBook>,
 }
 
 impl Caller {
@@ -40,6 +67,83 @@ impl Caller {
     pub fn network(peer: std::net::SocketAddr) -> Self {
         Self { identity: Identity::Network(peer), access: Access::Full }
     }
+
+    /// A caller acting as persona `name`.
+    pub fn persona(identity: Identity, name: &str, credential: &str, book: Arc<PersonaBook>) -> Self {
+        Self {
+            identity,
+            access: Access::Persona(PersonaAccess {
+                name: name.into(),
+                credential: credential.into(),
+                token: None,
+                expires: None,
+                book,
+            }),
+        }
+    }
+
+    /// The persona's name, if the caller acts as one.
+    pub fn persona_name(&self) -> Option<&str> {
+        match &self.access {
+            Access::Full => None,
+            Access::Persona(p) => Some(&p.name),
+        }
+    }
+
+    /// For logs and the audit trail: `local`, the peer address, plus the credential's public id.
+    pub fn describe(&self) -> String {
+        let who = match &self.identity {
+            Identity::LocalUser => "local".to_owned(),
+            Identity::Network(a) => a.to_string(),
+        };
+        match &self.access {
+            Access::Full => who,
+            Access::Persona(p) => format!("{who} ({})", p.credential),
+        }
+    }
+}
+
+/// The personas as the gateway currently knows them, swapped whole when their files change,
+/// and the audit log that records what they were refused.
+#[derive(Debug)]
+pub struct PersonaBook {
+    current: RwLock<Arc<Personas>>,
+    audit: Option<AuditLog>,
+}
+
+impl PersonaBook {
+    pub fn new(personas: Arc<Personas>, audit: Option<AuditLog>) -> Self {
+        Self { current: RwLock::new(personas), audit }
+    }
+
+    pub fn load(&self) -> Arc<Personas> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Swap in a new snapshot; returns the old one.
+    pub fn replace(&self, next: Arc<Personas>) -> Arc<Personas> {
+        std::mem::replace(&mut *self.current.write().unwrap_or_else(|p| p.into_inner()), next)
+    }
+
+    pub fn audit(&self) -> Option<&AuditLog> {
+        self.audit.as_ref()
+    }
+
+    fn check(&self, access: &PersonaAccess, subject: Subject<'_>) -> Result<(), Denied> {
+        if let Some(exp) = access.expires
+            && now_secs() >= exp
+        {
+            return Err(Denied::ServerNotAllowed);
+        }
+        let personas = self.current.read().unwrap_or_else(|p| p.into_inner());
+        let Some(p) = personas.get(&access.name) else { return Err(Denied::ServerNotAllowed) };
+        if let Some(token) = &access.token
+            && !p.raw().tokens.iter().any(|t| *t.id == **token)
+        {
+            return Err(Denied::ServerNotAllowed);
+        }
+        p.check(subject.server, subject.kind.into(), subject.name)
+    }
 }
 
 /// What kind of thing a request touches.
@@ -50,6 +154,28 @@ pub enum Kind {
     Resource,
     /// Gateway-level operations on a server (`vmcp/servers/*`).
     Server,
+}
+
+impl From<Kind> for vmcp_persona::Kind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::Tool => vmcp_persona::Kind::Tool,
+            Kind::Prompt => vmcp_persona::Kind::Prompt,
+            Kind::Resource => vmcp_persona::Kind::Resource,
+            Kind::Server => vmcp_persona::Kind::Server,
+        }
+    }
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Tool => "tool",
+            Kind::Prompt => "prompt",
+            Kind::Resource => "resource",
+            Kind::Server => "server",
+        }
+    }
 }
 
 /// One thing a caller wants: a server's item by its backend name (or the server itself).
@@ -64,31 +190,76 @@ pub struct Policy;
 
 impl Policy {
     /// May the caller see this item in a listing?
+    #[inline]
     pub fn visible(caller: &Caller, subject: Subject<'_>) -> bool {
-        Self::check(caller, subject).is_ok()
+        match &caller.access {
+            Access::Full => true,
+            Access::Persona(p) => p.book.check(p, subject).is_ok(),
+        }
     }
 
-    /// May the caller use this item? A refusal is the error to send (3002 / 3003).
+    /// May the caller use this item? A refusal is the error to send (3002 / 3003); its `data`
+    /// names what was refused, which the dispatcher writes to the audit log.
+    #[inline]
     pub fn check(caller: &Caller, subject: Subject<'_>) -> Result<(), RpcError> {
-        match &caller.access {
-            Access::Full => Ok(()),
-        }
-        .map_err(|()| {
-            RpcError::new(ErrorCode::ServerNotAllowed, format!("server `{}` is not allowed", subject.server))
-        })
+        let Access::Persona(p) = &caller.access else { return Ok(()) };
+        p.book.check(p, subject).map_err(|denied| refusal(&p.name, subject, denied))
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn refusal(persona: &str, subject: Subject<'_>, denied: Denied) -> RpcError {
+    let (code, message) = match denied {
+        Denied::ServerNotAllowed => (
+            ErrorCode::ServerNotAllowed,
+            format!("server `{}` is not allowed for persona `{persona}`", subject.server),
+        ),
+        Denied::NotPermitted => (
+            ErrorCode::InsufficientPermissions,
+            format!("{} `{}` is not permitted for persona `{persona}`", subject.kind.as_str(), subject.name),
+        ),
+    };
+    RpcError::new(code, message).with_data(serde_json::json!({
+        "persona": persona,
+        "server": subject.server,
+        "kind": subject.kind.as_str(),
+        "name": subject.name,
+    }))
+}
+
+/// Record a refused request in the audit log (if the caller acts as a persona and the error is
+/// a policy refusal). Never records params: only method, server and item name.
+pub fn audit_refusal(caller: &Caller, method: &str, error: &RpcError) {
+    let Access::Persona(p) = &caller.access else { return };
+    let Some(log) = p.book.audit() else { return };
+    let reason = match error.code {
+        c if c == ErrorCode::ServerNotAllowed as i32 => Denied::ServerNotAllowed,
+        c if c == ErrorCode::InsufficientPermissions as i32 => Denied::NotPermitted,
+        _ => return,
+    };
+    let data: Option<serde_json::Value> =
+        error.data.as_ref().and_then(|d| serde_json::from_str(d.get()).ok());
+    let field =
+        |k: &str| data.as_ref().and_then(|d| d.get(k)).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let (server, name) = (field("server"), field("name"));
+    let caller_text = caller.describe();
+    let event = AuditEvent::Denied {
+        caller: &caller_text,
+        persona: &p.name,
+        method,
+        server: &server,
+        name: &name,
+        decision: Decision::Deny,
+        reason: reason.into(),
+    };
+    if let Err(e) = log.record(&event) {
+        tracing::warn!("cannot write the audit log: {e}");
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_local_user_may_use_everything() {
-        let caller = Caller::local_user();
-        for kind in [Kind::Tool, Kind::Prompt, Kind::Resource, Kind::Server] {
-            assert!(Policy::check(&caller, Subject { server: "a", kind, name: "x" }).is_ok());
-            assert!(Policy::visible(&caller, Subject { server: "b", kind, name: "y" }));
-        }
-    }
-}
+#[path = "policy/tests.rs"]
+mod tests;

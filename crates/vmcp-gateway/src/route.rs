@@ -110,7 +110,7 @@ pub(crate) fn resolve<'a>(
             } else {
                 (Kind::Prompt, "prompt", mounts.catalog.prompt(&name))
             };
-            let t = found.map_err(|miss| unknown(what, &name, miss))?;
+            let t = found.map_err(|miss| unknown(what, &name, only_visible(&mounts, session, kind, miss)))?;
             let rename = (t.name != name).then(|| (&["name"][..], t.name.to_owned()));
             (t.server, kind, t.name.to_owned(), rename)
         }
@@ -125,7 +125,9 @@ pub(crate) fn resolve<'a>(
                 "ref/prompt" => {
                     let name = str_at(p, &["ref", "name"])
                         .ok_or_else(|| invalid("ref/prompt needs a `name`".into()))?;
-                    let t = mounts.catalog.prompt(&name).map_err(|miss| unknown("prompt", &name, miss))?;
+                    let t = mounts.catalog.prompt(&name).map_err(|miss| {
+                        unknown("prompt", &name, only_visible(&mounts, session, Kind::Prompt, miss))
+                    })?;
                     let rename = (t.name != name).then(|| (&["ref", "name"][..], t.name.to_owned()));
                     (t.server, Kind::Prompt, t.name.to_owned(), rename)
                 }
@@ -193,3 +195,20 @@ pub fn upstream_error(e: &UpstreamError) -> RpcError {
     };
     RpcError::new(code, e.to_string())
 }
+/// An ambiguous bare name names only the candidates the caller may see: listing the others
+/// would tell a persona what other servers offer.
+fn only_visible(mounts: &crate::gateway::Mounts, session: &Session, kind: Kind, miss: Miss) -> Miss {
+    let Miss::Ambiguous(candidates) = miss else { return miss };
+    let visible = candidates
+        .into_iter()
+        .filter(|c| {
+            let found = if kind == Kind::Tool { mounts.catalog.tool(c) } else { mounts.catalog.prompt(c) };
+            found.is_ok_and(|t| {
+                let server = &mounts.servers[t.server].spec.id;
+                Policy::visible(&session.caller, Subject { server, kind, name: t.name })
+            })
+        })
+        .collect::<Vec<_>>();
+    if visible.len() > 1 { Miss::Ambiguous(visible) } else { Miss::Unknown }
+}
+

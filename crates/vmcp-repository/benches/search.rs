@@ -4,6 +4,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use vmcp_config::Home;
+use vmcp_repository::sources::{self, CachedIndex, RepoConfig, Repositories, SourceKind, SyncState};
 use vmcp_repository::{Index, InstallSpec, Manifest, Package, SearchQuery};
 
 const WORDS: [&str; 24] = [
@@ -105,6 +107,41 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
     c.bench_function("index_build_10k", |b| b.iter(|| black_box(Index::from_packages(packages.clone()))));
+    bench_from_disk(c, packages);
+}
+
+/// What `vmcp search` does: read the synced cache of a 10,000-package repository from a home
+/// (plus the built-in catalog), build the index, search.
+fn bench_from_disk(c: &mut Criterion, packages: Vec<Package>) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let home = Home::at(tmp.path());
+    let cached = CachedIndex {
+        format: 1,
+        repository: "generated".into(),
+        synced_at: "2026-01-01T00:00:00Z".into(),
+        state: SyncState::default(),
+        packages,
+        errors: Vec::new(),
+    };
+    let dir = sources::cache_dir(&home, "generated");
+    std::fs::create_dir_all(&dir).expect("cache dir");
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&cached).expect("json")).expect("write cache");
+    let mut repos = Repositories::load(&home).expect("repositories");
+    repos.list.push(RepoConfig {
+        name: "generated".into(),
+        url: tmp.path().join("src").to_string_lossy().into_owned(),
+        kind: SourceKind::Local,
+        enabled: true,
+        allow_insecure: false,
+    });
+    repos.save().expect("save repositories");
+    let query = SearchQuery { text: "kubernetse".into(), limit: 20, ..Default::default() };
+    c.bench_function("load_and_search_10k", |b| {
+        b.iter(|| {
+            let index = Index::load(&home).expect("load");
+            black_box(index.search(black_box(&query)).len())
+        })
+    });
 }
 
 criterion_group!(benches, bench);

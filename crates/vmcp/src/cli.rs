@@ -27,6 +27,8 @@ pub enum Command {
         /// Do not serve stdio (run until SIGTERM/SIGINT).
         #[arg(long)]
         no_stdio: bool,
+        #[command(flatten)]
+        identity: Identity,
     },
     /// Show whether a gateway is running, and its servers' live status (exit 3 if not running).
     Status {
@@ -82,6 +84,12 @@ pub enum Command {
     Rollback(vmcp_repository::cli::RollbackArgs),
     /// Remove an installed server and its registry entry.
     Uninstall(vmcp_repository::cli::UninstallArgs),
+    /// Personas: named access sets (`vmcp persona create|list|show|delete`,
+    /// `vmcp persona NAME enable|disable SERVER`, `allow|deny SERVER:PATTERN`, `token ...`).
+    Persona {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<String>,
+    },
     /// Configuration files.
     Config {
         #[command(subcommand)]
@@ -101,4 +109,34 @@ pub enum ConfigCommand {
     },
     /// Print where vMCP keeps its files.
     Paths,
+}
+
+/// Who callers are: the stdio user's persona, and authentication on the network fronts.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Identity {
+    /// Act as this persona on stdio (default: the local user, with full access).
+    #[arg(long, env = "VMCP_PERSONA")]
+    pub persona: Option<String>,
+    /// Network fronts require a persona's API key (`Authorization: Bearer vmcp_...`).
+    #[arg(long, env = "VMCP_API_KEYS")]
+    pub api_keys: bool,
+    /// OAuth 2.1 resource-server mode: accept JWTs from this issuer (`iss`).
+    #[arg(long, env = "VMCP_OAUTH_ISSUER", value_name = "URL")]
+    pub oauth_issuer: Option<String>,
+    /// Where the issuer's signing keys are (JWKS; default: ISSUER/.well-known/jwks.json).
+    #[arg(long, env = "VMCP_OAUTH_JWKS_URL", value_name = "URL", requires = "oauth_issuer")]
+    pub oauth_jwks_url: Option<String>,
+    /// The audience a token must be for (default: the resource URL).
+    #[arg(long, env = "VMCP_OAUTH_AUDIENCE", requires = "oauth_issuer")]
+    pub oauth_audience: Option<String>,
+    /// This gateway's resource URL as clients know it (e.g. https://mcp.example.com/mcp).
+    #[arg(long, env = "VMCP_OAUTH_RESOURCE", value_name = "URL", requires = "oauth_issuer")]
+    pub oauth_resource: Option<String>,
+    /// The claim that names the persona.
+    #[arg(long, env = "VMCP_OAUTH_PERSONA_CLAIM", default_value = "vmcp_persona")]
+    pub oauth_persona_claim: String,
+    /// Allow network fronts without authentication on non-loopback addresses (dangerous:
+    /// anyone who can reach the port gets full access).
+    #[arg(long)]
+    pub allow_unauthenticated_network: bool,
 }

@@ -3,6 +3,8 @@
 mod builtin;
 mod config;
 mod control;
+mod identity;
+mod persona;
 mod servers;
 mod start;
 
@@ -12,9 +14,10 @@ use crate::cli::{Cli, Command, ConfigCommand};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Start { config, http, ws, no_stdio } => {
-            start::run(config.as_deref(), start::Fronts { http, ws, no_stdio })
+        Command::Start { config, http, ws, no_stdio, identity } => {
+            start::run(config.as_deref(), start::Fronts { http, ws, no_stdio, identity })
         }
+        Command::Persona { args } => persona::run(&args),
         Command::List { config, json } => servers::list(config.as_deref(), json),
         Command::Info { id, config, json } => servers::info(config.as_deref(), &id, json),
         Command::Mount { id, env, prefix, command } => servers::mount(&id, &env, prefix, &command),

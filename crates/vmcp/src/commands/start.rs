@@ -19,6 +19,7 @@ pub struct Fronts {
     pub http: Option<String>,
     pub ws: Option<String>,
     pub no_stdio: bool,
+    pub identity: crate::cli::Identity,
 }
 
 fn apply_overrides(cfg: &mut GatewayConfig, fronts: &Fronts) -> anyhow::Result<()> {
@@ -41,15 +42,18 @@ fn apply_overrides(cfg: &mut GatewayConfig, fronts: &Fronts) -> anyhow::Result<(
     Ok(())
 }
 
-async fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+async fn bind(
+    host: &str,
+    port: u16,
+    what: &str,
+    auth: &super::identity::NetworkAuth,
+) -> anyhow::Result<TcpListener> {
     let addr = format!("{host}:{port}");
+    auth.check_bind(&addr, what)?;
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for {what}: {e}"))?;
-    let local = listener.local_addr()?;
-    if !local.ip().is_loopback() {
-        tracing::warn!("{what} listens on {local}, beyond this machine, and no authentication is configured");
-    }
+    auth.log_bound(listener.local_addr()?, what);
     Ok(listener)
 }
 
@@ -69,15 +73,16 @@ pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
     if !cfg.stdio_enabled && !cfg.http.enabled && !cfg.websocket.enabled {
         return Err(UsageError("every front is disabled; enable stdio, http or websocket".into()).into());
     }
+    let identity = super::identity::Identity::load(&loaded.home, &fronts.identity)?;
     let grace = Duration::from_secs_f64(cfg.shutdown_grace_secs);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = rt.block_on(async move {
         let (http, ws) = (cfg.http.clone(), cfg.websocket.clone());
         let stdio = cfg.stdio_enabled;
         let http_listener =
-            if http.enabled { Some(bind(&http.host, http.port, "the HTTP front").await?) } else { None };
+            if http.enabled { Some(bind(&http.host, http.port, "the HTTP front", &identity.network).await?) } else { None };
         let ws_listener =
-            if ws.enabled { Some(bind(&ws.host, ws.port, "the WebSocket front").await?) } else { None };
+            if ws.enabled { Some(bind(&ws.host, ws.port, "the WebSocket front", &identity.network).await?) } else { None };
         let control = front::control::bind(&loaded.home.run_dir()).map_err(|e| {
             anyhow::anyhow!("cannot open the control socket in {}: {e}", loaded.home.run_dir().display())
         })?;
@@ -85,6 +90,7 @@ pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
         vmcp_config::write_atomic(&pid_file, std::process::id().to_string().as_bytes())?;
         let gw = Gateway::start(cfg, servers);
         let stop = CancellationToken::new();
+        let stdio_caller = identity.attach(&gw, &stop);
         let mut fronts = tokio::task::JoinSet::new();
         {
             let (gw, stop) = (gw.clone(), stop.clone());
@@ -105,7 +111,7 @@ pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
             fronts.spawn(async move { log_err(front::ws::serve(gw, ws, l, stop).await) });
         }
         tokio::select! {
-            () = serve_stdio(gw.clone(), stdio) => tracing::info!("client disconnected; shutting down"),
+            () = serve_stdio(gw.clone(), stdio, stdio_caller) => tracing::info!("client disconnected; shutting down"),
             signal = shutdown_signal() => tracing::info!("{signal}; shutting down"),
         }
         drain(&gw, stop, fronts, grace).await;
@@ -117,9 +123,9 @@ pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
     result
 }
 
-async fn serve_stdio(gw: Arc<Gateway>, enabled: bool) {
+async fn serve_stdio(gw: Arc<Gateway>, enabled: bool, caller: Caller) {
     if enabled {
-        front::stdio::serve(gw, Caller::local_user(), tokio::io::stdin(), tokio::io::stdout()).await;
+        front::stdio::serve(gw, caller, tokio::io::stdin(), tokio::io::stdout()).await;
     } else {
         std::future::pending::<()>().await;
     }

@@ -16,7 +16,6 @@ use vmcp_protocol::sse;
 
 use super::HttpState;
 use crate::dispatch;
-use crate::policy::Caller;
 use crate::session::Session;
 
 /// An open SSE session and the bound on its requests in flight.
@@ -33,7 +32,7 @@ pub(super) async fn connect(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> Response {
     let (tx, mut rx) = mpsc::channel::<String>(1024);
-    let session = st.gw.open_session(Caller::network(peer), tx);
+    let session = st.gw.open_session(super::auth::caller(peer), tx);
     let id = format!("{:032x}", rand::random::<u128>());
     sessions()
         .lock()

@@ -7,6 +7,7 @@
 //! - bodies are capped at `max_message_size` (413);
 //! - fronts frame and answer; routing and policy stay in `dispatch`.
 
+pub mod auth;
 mod legacy_sse;
 mod registry;
 mod streamable;
@@ -65,6 +66,7 @@ pub async fn serve(
     }
     let app = app
         .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(middleware::from_fn_with_state(gw.clone(), auth::layer))
         .layer(DefaultBodyLimit::max(max))
         .with_state(state);
     tracing::info!("Streamable HTTP front on http://{local}{}", cfg.path);

@@ -25,7 +25,6 @@ use vmcp_protocol::{ErrorCode, Message, MessageKind, ProtocolVersion, RpcError, 
 use super::HttpState;
 use super::registry::HttpSession;
 use crate::dispatch;
-use crate::policy::Caller;
 use crate::session::Session;
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -107,7 +106,7 @@ pub(super) async fn post(
 
 async fn initialize(st: &Arc<HttpState>, peer: SocketAddr, msg: Message) -> Response {
     let (tx, mut rx) = mpsc::channel::<String>(1024);
-    let session = st.gw.open_session(Caller::network(peer), tx);
+    let session = st.gw.open_session(super::auth::caller(peer), tx);
     let line = dispatch::request(&st.gw, &session, msg).await;
     let version = session.info().version.unwrap_or(ProtocolVersion::V2025_11_25);
     let Some(hs) = st.sessions.insert(session.clone(), version) else {
@@ -242,7 +241,7 @@ async fn modern_post(st: &Arc<HttpState>, peer: SocketAddr, headers: &HeaderMap,
         return StatusCode::ACCEPTED.into_response();
     }
     let (tx, rx) = mpsc::channel::<String>(256);
-    let session = st.gw.open_session(Caller::network(peer), tx);
+    let session = st.gw.open_session(super::auth::caller(peer), tx);
     answer(st, session, msg, Stream::Modern { rx }).await
 }
 

@@ -1,0 +1,87 @@
+//! Persona changes while running: watch the personas directory and swap in a new snapshot, so
+//! `vmcp persona ...` (and revoked keys) apply to connected clients without a restart.
+//!
+//! Like `reload`, this polls: [`PersonaStore::fingerprint`] (names, sizes, mtimes and inodes of
+//! the files) once per interval. A persona whose file does not load is left out of the snapshot
+//! (its callers are refused) and logged. Sessions acting as a persona whose access changed get
+//! `notifications/{tools,prompts,resources}/list_changed`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use vmcp_persona::{PersonaStore, Personas};
+use vmcp_protocol::{Era, message};
+
+use crate::gateway::Gateway;
+use crate::policy::{Access, PersonaBook};
+
+const LISTS: [&str; 3] = [
+    "notifications/tools/list_changed",
+    "notifications/prompts/list_changed",
+    "notifications/resources/list_changed",
+];
+
+/// Watch `store` until `stop`; swap each new snapshot into `book` and tell affected sessions.
+pub async fn watch(
+    gw: Arc<Gateway>,
+    store: PersonaStore,
+    book: Arc<PersonaBook>,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    let mut last = book.load().fingerprint();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let now = store.fingerprint();
+        if now == last {
+            continue;
+        }
+        last = now;
+        let next = match store.snapshot() {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::error!("cannot read personas: {e}; keeping the ones loaded");
+                continue;
+            }
+        };
+        for problem in next.problems() {
+            tracing::error!("persona not loaded (its callers are refused): {problem}");
+        }
+        tracing::info!("personas changed; {} loaded", next.len());
+        let old = book.replace(next.clone());
+        notify_changed(&gw, &old, &next);
+    }
+}
+
+/// Did what persona `name` may use change between two snapshots?
+fn view_changed(old: &Personas, new: &Personas, name: &str) -> bool {
+    match (old.get(name), new.get(name)) {
+        (None, None) => false,
+        (Some(a), Some(b)) => {
+            a.raw().enabled_servers != b.raw().enabled_servers || a.raw().rules != b.raw().rules
+        }
+        _ => true,
+    }
+}
+
+fn notify_changed(gw: &Gateway, old: &Personas, new: &Personas) {
+    for s in gw.sessions() {
+        let Access::Persona(p) = &s.caller.access else { continue };
+        if !view_changed(old, new, &p.name) {
+            continue;
+        }
+        for method in LISTS {
+            if s.era() == Some(Era::Modern) {
+                for listener in s.listeners_for(method, None) {
+                    s.try_send(crate::listen::tag(method, None, &listener));
+                }
+            } else {
+                s.try_send(message::notification(method, None));
+            }
+        }
+    }
+}
