@@ -172,11 +172,6 @@ pub async fn answer(
             .map(|(i, _)| (i, None))
             .collect(),
     };
-    let pages = join_all(
-        wanted.iter().map(|(i, cursor)| page(&mounts.servers[*i], list, params, cursor.as_deref(), session)),
-    )
-    .await;
-    let mut out =
     // A server the caller may not use is never asked (nor is a cursor naming one followed).
     let wanted: Vec<(usize, Option<String>)> = wanted
         .into_iter()
@@ -185,6 +180,11 @@ pub async fn answer(
             Policy::visible(&session.caller, Subject { server, kind: Kind::Server, name: "" })
         })
         .collect();
+    let pages = join_all(
+        wanted.iter().map(|(i, cursor)| page(&mounts.servers[*i], list, params, cursor.as_deref(), session)),
+    )
+    .await;
+    let mut out =
         String::with_capacity(pages.iter().map(|p| p.as_ref().map_or(0, |p| p.0.len())).sum::<usize>() + 64);
     out.push('{');
     out.push_str(&splice::quote(list.key()));
