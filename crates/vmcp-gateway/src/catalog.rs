@@ -19,6 +19,8 @@ pub struct ServerItems {
     pub prompts: Vec<String>,
     pub resources: Vec<String>,
     pub templates: Vec<String>,
+    /// Tools annotated `idempotentHint: true`: safe to retry on another replica.
+    pub idempotent_tools: Vec<String>,
 }
 
 /// One server as the catalog sees it.
@@ -222,6 +224,7 @@ mod tests {
             prompts: vec![],
             resources: resources.iter().map(|s| s.to_string()).collect(),
             templates: templates.iter().map(|s| s.to_string()).collect(),
+            idempotent_tools: vec![],
         }
     }
 

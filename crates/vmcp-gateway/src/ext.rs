@@ -7,8 +7,10 @@ use vmcp_protocol::{ErrorCode, RpcError};
 
 use crate::gateway::{Gateway, Mounted};
 use crate::policy::{Kind, Policy, Subject};
+use crate::resilience::Health;
 use crate::session::Session;
 use crate::upstream::Status;
+use std::sync::atomic::Ordering;
 
 pub fn handle(
     gw: &Gateway,
@@ -38,16 +40,10 @@ pub fn handle(
             info(m)
         }
         "vmcp/servers/health" => {
-            let servers: Vec<Value> =
-                visible.iter().map(|m| json!({ "id": m.spec.id, "status": health(m) })).collect();
-            let healthy = visible.iter().filter(|m| m.up().is_ready()).count();
-            let overall = match (healthy, visible.len()) {
-                (_, 0) => "healthy",
-                (h, n) if h == n => "healthy",
-                (0, _) => "unhealthy",
-                _ => "degraded",
-            };
-            json!({ "status": overall, "servers": servers })
+            let servers: Vec<Value> = visible.iter().map(|m| health_entry(m)).collect();
+            let overall = Health::combine(visible.iter().map(|m| m.health()));
+            let overall = if visible.is_empty() { Health::Healthy } else { overall };
+            json!({ "status": overall.as_str(), "servers": servers })
         }
         "vmcp/cache/clear" => json!({ "cleared": 0 }),
         "vmcp/metrics" => json!({
@@ -56,7 +52,8 @@ pub fn handle(
             "servers": visible.iter().map(|m| json!({
                 "id": m.spec.id,
                 "status": m.up().status().label(),
-                "in_flight": m.up().in_flight(),
+                "health": m.health().as_str(),
+                "in_flight": m.replicas.iter().map(|r| r.in_flight()).sum::<u32>(),
                 "stats": m.stats.snapshot(),
             })).collect::<Vec<_>>(),
         }),
@@ -68,12 +65,38 @@ pub fn handle(
     Ok(value.to_string())
 }
 
-fn health(m: &Mounted) -> &'static str {
-    match m.up().status() {
-        Status::Ready => "healthy",
-        Status::Starting => "degraded",
-        _ => "unhealthy",
-    }
+/// A server's health and each replica's: process, probes, breaker, load, restarts.
+fn health_entry(m: &Mounted) -> Value {
+    json!({
+        "id": m.spec.id,
+        "status": m.health().as_str(),
+        "crash_loop": m.crash_loop(),
+        "strategy": m.resilience.strategy.as_str(),
+        "replicas": replicas(m),
+    })
+}
+
+fn replicas(m: &Mounted) -> Vec<Value> {
+    let now = std::time::Instant::now();
+    m.replicas
+        .iter()
+        .map(|r| {
+            let up = r.up();
+            let breaker = r.breaker.snapshot(now);
+            json!({
+                "replica": r.index,
+                "status": up.status().label(),
+                "health": r.health(now).as_str(),
+                "breaker": breaker.state.as_str(),
+                "breaker_opened": breaker.opened,
+                "in_flight": r.in_flight(),
+                "latency_ewma_ms": r.ewma().as_secs_f64() * 1000.0,
+                "restarts": r.restarts.load(Ordering::Relaxed),
+                "crash_loop": r.crash_loop.load(Ordering::Relaxed),
+                "pid": up.pid(),
+            })
+        })
+        .collect()
 }
 
 pub fn summary(m: &Mounted) -> Value {
@@ -83,6 +106,10 @@ pub fn summary(m: &Mounted) -> Value {
         "name": m.spec.name,
         "transport": m.spec.transport.kind(),
         "status": m.up().status().label(),
+        "health": m.health().as_str(),
+        "crash_loop": m.crash_loop(),
+        "replicas": m.replicas.len(),
+        "replicas_ready": m.replicas.iter().filter(|r| r.up().is_ready()).count(),
         "era": m.up().era().map(|e| format!("{e:?}").to_lowercase()),
         "protocol_version": m.up().version().map(|v| v.as_str()),
         "tools": items.tools.len(),
@@ -110,7 +137,9 @@ fn info(m: &Mounted) -> Value {
         o.insert("tool_names".into(), json!(items.tools));
         o.insert("prompt_names".into(), json!(items.prompts));
         o.insert("timeout_seconds".into(), json!(m.spec.timeout_secs));
-        o.insert("in_flight".into(), json!(m.up().in_flight()));
+        o.insert("in_flight".into(), json!(m.replicas.iter().map(|r| r.in_flight()).sum::<u32>()));
+        o.insert("strategy".into(), json!(m.resilience.strategy.as_str()));
+        o.insert("replica_details".into(), json!(replicas(m)));
         o.insert("stats".into(), json!(m.stats.snapshot()));
     }
     v

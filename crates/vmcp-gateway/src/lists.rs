@@ -99,7 +99,7 @@ pub async fn fetch_items(up: &Upstream) -> ServerItems {
         if !hs.has(list.capability()) {
             continue;
         }
-        let names = match fetch_names(up, list).await {
+        let names = match fetch_names(up, list, &mut items.idempotent_tools).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(server = %up.id(), "{} failed: {e}", list.method());
@@ -116,7 +116,7 @@ pub async fn fetch_items(up: &Upstream) -> ServerItems {
     items
 }
 
-async fn fetch_names(up: &Upstream, list: List) -> Result<Vec<String>, String> {
+async fn fetch_names(up: &Upstream, list: List, idempotent: &mut Vec<String>) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     let mut cursor: Option<String> = None;
     let timeout = std::time::Duration::from_secs_f64(up.spec.timeout_secs);
@@ -135,6 +135,11 @@ async fn fetch_names(up: &Upstream, list: List) -> Result<Vec<String>, String> {
         })?;
         for item in splice::get(result, list.key()).and_then(splice::elements).unwrap_or_default() {
             if let Some(name) = splice::get(item, list.id_key()).and_then(splice::as_str) {
+                if list == List::Tools
+                    && splice::get_path(item, &["annotations", "idempotentHint"]) == Some("true")
+                {
+                    idempotent.push(name.clone().into_owned());
+                }
                 names.push(name.into_owned());
             }
         }
@@ -262,11 +267,13 @@ async fn page(
             None => {
                 let err = msg.error.as_deref().map_or("", |e| e.get());
                 tracing::warn!(server = %m.spec.id, "{} failed, left out of the merged list: {err}", list.method());
+                m.stats.list_omitted();
                 None
             }
         },
         Err(e) => {
             tracing::warn!(server = %m.spec.id, "{} failed, left out of the merged list: {e}", list.method());
+            m.stats.list_omitted();
             None
         }
     }

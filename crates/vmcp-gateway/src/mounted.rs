@@ -1,23 +1,32 @@
-//! A mounted server: its replicas (each an upstream connection kept alive by a supervisor), the
+//! A mounted server: its replicas (each an upstream connection kept alive by a supervisor, with
+//! its own circuit breaker, load counters and health), how requests are spread over them, the
 //! names it publishes, and its counters.
 //!
-//! Supervision: when a replica's process exits or its connection closes, the supervisor starts
-//! it again after an exponential, jittered backoff (capped), swaps the new connection in, and
-//! refreshes the catalog. Repeated exits are reported as a crash loop in the status, never hidden.
-//! Requests in flight on the dead connection have already failed at once (the upstream fails
-//! its pending table when it goes).
+//! Choosing a replica (`choose`) is on every routed request's path: it takes no lock beyond the
+//! replica slots' uncontended read locks and allocates nothing. A replica is a candidate when
+//! its process is ready, its health is not unhealthy and its breaker is not open; the server's
+//! balancer (`resilience::Balancer`) picks among the candidates, or session affinity does for
+//! stateful requests.
+//!
+//! Supervision and health probing live in `mounted/supervise.rs`.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+mod supervise;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use vmcp_config::{ServerSpec, Transport};
+use vmcp_protocol::{ErrorCode, RpcError};
 
 use crate::catalog::ServerItems;
 use crate::gateway::Gateway;
+use crate::resilience::{
+    Balancer, Breaker, Health, HealthTracker, Permit, ReplicaLoad, Resilience, State as BreakerState,
+};
 use crate::stats::Stats;
-use crate::upstream::{self, Upstream};
+use crate::upstream::{Status, Upstream};
 
 /// One running copy of a server.
 pub struct Replica {
@@ -26,7 +35,15 @@ pub struct Replica {
     slot: RwLock<Arc<Upstream>>,
     pub restarts: AtomicU32,
     /// Set while the supervisor sees repeated exits.
-    pub crash_loop: std::sync::atomic::AtomicBool,
+    pub crash_loop: AtomicBool,
+    pub breaker: Breaker,
+    /// Requests routed to this replica and not yet answered.
+    in_flight: AtomicU32,
+    /// Smoothed latency of answered requests, in microseconds (0: no sample yet).
+    ewma_us: AtomicU64,
+    /// Mirrors `health` for the lock-free routing check.
+    unhealthy: AtomicBool,
+    health: Mutex<HealthTracker>,
 }
 
 impl Replica {
@@ -37,6 +54,54 @@ impl Replica {
     fn swap(&self, up: Arc<Upstream>) {
         *self.slot.write().unwrap_or_else(|p| p.into_inner()) = up;
     }
+
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub fn ewma(&self) -> Duration {
+        Duration::from_micros(self.ewma_us.load(Ordering::Relaxed))
+    }
+
+    /// Whether routing may send it a request now.
+    fn candidate(&self, now: Instant) -> Option<ReplicaLoad> {
+        let ready = self.slot.read().unwrap_or_else(|p| p.into_inner()).is_ready();
+        if !ready || self.unhealthy.load(Ordering::Relaxed) || self.breaker.state(now) == BreakerState::Open {
+            return None;
+        }
+        Some(ReplicaLoad { in_flight: self.in_flight(), ewma_us: self.ewma_us.load(Ordering::Relaxed) })
+    }
+
+    /// Its health: the process, the crash-loop flag, the breaker, then the probes.
+    pub fn health(&self, now: Instant) -> Health {
+        if !self.up().is_ready() || self.crash_loop.load(Ordering::Relaxed) {
+            return Health::Unhealthy;
+        }
+        match self.breaker.state(now) {
+            BreakerState::Open => Health::Unhealthy,
+            BreakerState::HalfOpen => Health::Degraded,
+            BreakerState::Closed => self.health.lock().unwrap_or_else(|p| p.into_inner()).state(),
+        }
+    }
+
+    fn record_probe(&self, probe: crate::resilience::Probe) -> Health {
+        let state = self.health.lock().unwrap_or_else(|p| p.into_inner()).record(probe);
+        self.unhealthy.store(state == Health::Unhealthy, Ordering::Relaxed);
+        state
+    }
+
+    fn reset_health(&self) {
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).reset();
+        self.unhealthy.store(false, Ordering::Relaxed);
+    }
+
+    /// Fold an answered request's latency into the EWMA (weight 1/5 for the new sample).
+    fn observe(&self, latency: Duration) {
+        let sample = latency.as_micros().min(u128::from(u64::MAX)) as u64;
+        let old = self.ewma_us.load(Ordering::Relaxed);
+        let new = if old == 0 { sample } else { (old * 4 + sample) / 5 };
+        self.ewma_us.store(new.max(1), Ordering::Relaxed);
+    }
 }
 
 /// A server as the gateway holds it.
@@ -45,7 +110,8 @@ pub struct Mounted {
     pub replicas: Vec<Replica>,
     pub items: Mutex<ServerItems>,
     pub stats: Stats,
-    next: AtomicUsize,
+    pub resilience: Resilience,
+    balancer: Balancer,
     stop: CancellationToken,
 }
 
@@ -79,12 +145,61 @@ fn replica_specs(spec: &ServerSpec) -> Vec<Arc<ServerSpec>> {
     }
 }
 
+/// A replica chosen for one request: its upstream and breaker permit, and a guard that keeps
+/// its in-flight count.
+pub struct Lease<'a> {
+    pub index: usize,
+    pub up: Arc<Upstream>,
+    permit: Option<Permit<'a>>,
+    replica: &'a Replica,
+    started: Instant,
+}
+
+impl Lease<'_> {
+    /// The replica answered (a backend error is an answer too).
+    pub fn answered(mut self) {
+        let now = Instant::now();
+        self.replica.observe(now - self.started);
+        if let Some(p) = self.permit.take() {
+            p.success(now);
+        }
+    }
+
+    /// The replica failed to answer (timeout, closed, gone).
+    pub fn failed(mut self) {
+        if let Some(p) = self.permit.take() {
+            p.failure(Instant::now());
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        self.replica.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Mounted {
     /// Start every replica in parallel and their supervisors.
     pub async fn start(gw: &Arc<Gateway>, spec: Arc<ServerSpec>) -> Arc<Mounted> {
         let specs = replica_specs(&spec);
-        let ups =
-            futures_util::future::join_all(specs.iter().map(|s| Upstream::start(s.clone(), &gw.opts))).await;
+        let (resilience, invalid) = match Resilience::from_value(spec.resilience.as_ref(), specs.len()) {
+            Ok(r) => (r, None),
+            Err(e) => {
+                tracing::error!(server = %spec.id, "not started: {e}");
+                (
+                    Resilience::from_value(None, specs.len()).unwrap_or_else(|_| unreachable_defaults()),
+                    Some(e),
+                )
+            }
+        };
+        let ups = match &invalid {
+            None => {
+                futures_util::future::join_all(specs.iter().map(|s| Upstream::start(s.clone(), &gw.opts)))
+                    .await
+            }
+            Some(e) => specs.iter().map(|s| Upstream::failed(s.clone(), e.to_string(), &gw.opts)).collect(),
+        };
         for up in &ups {
             if up.era() == Some(vmcp_protocol::Era::Modern) {
                 tokio::spawn(crate::listen::upstream_list_changes(up.clone()));
@@ -99,23 +214,33 @@ impl Mounted {
                 spec,
                 slot: RwLock::new(up),
                 restarts: AtomicU32::new(0),
-                crash_loop: Default::default(),
+                crash_loop: AtomicBool::new(false),
+                breaker: Breaker::new(resilience.breaker),
+                in_flight: AtomicU32::new(0),
+                ewma_us: AtomicU64::new(0),
+                unhealthy: AtomicBool::new(false),
+                health: Mutex::new(HealthTracker::new(resilience.health)),
             })
             .collect();
+        let balancer = resilience.balancer();
         let m = Arc::new(Mounted {
             spec,
             replicas,
             items: Mutex::default(),
             stats: Stats::default(),
-            next: AtomicUsize::new(0),
+            resilience,
+            balancer,
             stop: CancellationToken::new(),
         });
         let up = m.up();
         if up.is_ready() {
             *m.items.lock().unwrap_or_else(|p| p.into_inner()) = crate::lists::fetch_items(&up).await;
         }
-        for i in 0..m.replicas.len() {
-            tokio::spawn(supervise(Arc::downgrade(gw), m.clone(), i));
+        if invalid.is_none() {
+            for i in 0..m.replicas.len() {
+                tokio::spawn(supervise::supervise(Arc::downgrade(gw), m.clone(), i));
+                tokio::spawn(supervise::probe(m.clone(), i));
+            }
         }
         m
     }
@@ -126,18 +251,97 @@ impl Mounted {
         self.replicas.iter().map(Replica::up).find(|u| u.is_ready()).unwrap_or_else(|| self.replicas[0].up())
     }
 
-    /// The replica for the next request: round robin over the ready ones.
-    pub fn pick(&self) -> Arc<Upstream> {
-        let ready: Vec<Arc<Upstream>> =
-            self.replicas.iter().map(Replica::up).filter(|u| u.is_ready()).collect();
-        if ready.is_empty() {
-            return self.replicas[0].up();
+    /// Choose a replica for one request. `affinity`: the session key of a stateful request;
+    /// `tried`: replicas already tried (bit `i` for replica `i`), for failover.
+    pub fn choose(&self, affinity: Option<u64>, tried: u64) -> Result<Lease<'_>, RpcError> {
+        let now = Instant::now();
+        let mut skip = tried;
+        for _ in 0..self.replicas.len() {
+            let view = |i: usize| {
+                if i < 64 && skip & (1 << i) != 0 { None } else { self.replicas[i].candidate(now) }
+            };
+            let picked = match affinity {
+                Some(key) => self.balancer.pick_affine(key, view),
+                None => self.balancer.pick(view),
+            };
+            let Some(i) = picked else { break };
+            let replica = &self.replicas[i];
+            match replica.breaker.try_acquire(now) {
+                Ok(permit) => {
+                    replica.in_flight.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Lease {
+                        index: i,
+                        up: replica.up(),
+                        permit: Some(permit),
+                        replica,
+                        started: now,
+                    });
+                }
+                // Half-open with its probe slots taken: try another replica.
+                Err(_) => skip |= 1 << i.min(63),
+            }
         }
-        ready[self.next.fetch_add(1, Ordering::Relaxed) % ready.len()].clone()
+        self.stats.rejected();
+        Err(self.no_replica(now))
+    }
+
+    /// Why no replica can take a request: 2001 for a single server that is down or whose breaker
+    /// is open, 2003 when every replica of a replicated server is.
+    fn no_replica(&self, now: Instant) -> RpcError {
+        let why: Vec<serde_json::Value> = self
+            .replicas
+            .iter()
+            .map(|r| {
+                let up = r.up();
+                let breaker = r.breaker.snapshot(now);
+                serde_json::json!({
+                    "replica": r.index,
+                    "status": up.status().label(),
+                    "breaker": breaker.state.as_str(),
+                    "health": r.health(now).as_str(),
+                })
+            })
+            .collect();
+        let data = serde_json::json!({ "server": self.spec.id, "replicas": why });
+        if self.replicas.len() > 1 {
+            return RpcError::new(
+                ErrorCode::AllServersDown,
+                format!("all {} replicas of server `{}` are down", self.replicas.len(), self.spec.id),
+            )
+            .with_data(data);
+        }
+        let r = &self.replicas[0];
+        let message = match r.breaker.try_acquire(now) {
+            Err(open) if r.up().is_ready() => format!(
+                "server `{}`: circuit breaker open (retry in {} ms)",
+                self.spec.id,
+                open.retry_after.as_millis()
+            ),
+            _ => match r.up().status() {
+                Status::Failed(why) | Status::Exited(why) => {
+                    format!("server `{}` is down: {why}", self.spec.id)
+                }
+                s if r.unhealthy.load(Ordering::Relaxed) && s == Status::Ready => {
+                    format!("server `{}` is unhealthy (failing health probes)", self.spec.id)
+                }
+                s => format!("server `{}` is {}", self.spec.id, s.label()),
+            },
+        };
+        RpcError::new(ErrorCode::ServerUnavailable, message).with_data(data)
     }
 
     pub fn is_ready(&self) -> bool {
         self.replicas.iter().any(|r| r.up().is_ready())
+    }
+
+    /// The server's health: its replicas' combined.
+    pub fn health(&self) -> Health {
+        let now = Instant::now();
+        Health::combine(self.replicas.iter().map(|r| r.health(now)))
+    }
+
+    pub fn crash_loop(&self) -> bool {
+        self.replicas.iter().any(|r| r.crash_loop.load(Ordering::Relaxed))
     }
 
     /// Stop supervising and stop every replica.
@@ -148,86 +352,14 @@ impl Mounted {
     }
 }
 
-const BACKOFF_BASE: Duration = Duration::from_millis(200);
-const BACKOFF_CAP: Duration = Duration::from_secs(30);
-/// Exits within this window count toward a crash loop; a replica up this long resets the backoff.
-const STABLE_AFTER: Duration = Duration::from_secs(60);
-const CRASH_LOOP_EXITS: u32 = 5;
-
-/// Keep replica `i` running until the server is unmounted or the gateway stops.
-async fn supervise(gw: Weak<Gateway>, m: Arc<Mounted>, i: usize) {
-    let replica = &m.replicas[i];
-    let mut attempt: u32 = 0;
-    let mut recent: Vec<Instant> = Vec::new();
-    loop {
-        let up = replica.up();
-        let started = Instant::now();
-        tokio::select! {
-            _ = up.wait_gone() => {}
-            _ = m.stop.cancelled() => return,
-        }
-        let Some(gateway) = gw.upgrade() else { return };
-        if m.stop.is_cancelled() || gateway.is_stopping() {
-            return;
-        }
-        if started.elapsed() > STABLE_AFTER {
-            attempt = 0;
-        }
-        recent.retain(|t| t.elapsed() < STABLE_AFTER);
-        recent.push(Instant::now());
-        let looping = recent.len() as u32 >= CRASH_LOOP_EXITS;
-        replica.crash_loop.store(looping, Ordering::Relaxed);
-        let delay = backoff(attempt);
-        attempt = attempt.saturating_add(1);
-        let why = match up.status() {
-            upstream::Status::Exited(r) | upstream::Status::Failed(r) => r,
-            other => other.label().to_owned(),
-        };
-        if looping {
-            tracing::error!(server = %m.spec.id, replica = i, "crash loop: {} exits in {STABLE_AFTER:?}; last: {why}; restarting in {delay:?}", recent.len());
-        } else {
-            tracing::warn!(server = %m.spec.id, replica = i, "restarting in {delay:?} ({why})");
-        }
-        drop(gateway);
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = m.stop.cancelled() => return,
-        }
-        let Some(gateway) = gw.upgrade() else { return };
-        let next = Upstream::start(replica.spec.clone(), &gateway.opts).await;
-        replica.restarts.fetch_add(1, Ordering::Relaxed);
-        if next.era() == Some(vmcp_protocol::Era::Modern) {
-            tokio::spawn(crate::listen::upstream_list_changes(next.clone()));
-        }
-        let ready = next.is_ready();
-        replica.swap(next);
-        if ready {
-            tracing::info!(server = %m.spec.id, replica = i, "restarted");
-            gateway.refresh(&m.spec.id).await;
-        }
-    }
-}
-
-/// Exponential backoff with full jitter, capped.
-fn backoff(attempt: u32) -> Duration {
-    let exp =
-        BACKOFF_BASE.saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX)).min(BACKOFF_CAP);
-    let jitter: f64 = rand::random();
-    exp.mul_f64(0.5 + jitter / 2.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::backoff;
-    use std::time::Duration;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        for attempt in 0..40 {
-            let d = backoff(attempt);
-            let full =
-                Duration::from_millis(200).saturating_mul(1 << attempt.min(16)).min(Duration::from_secs(30));
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
-        }
+/// The defaults always validate; this only satisfies the type.
+fn unreachable_defaults() -> Resilience {
+    Resilience {
+        strategy: Default::default(),
+        weights: vec![1],
+        breaker: Default::default(),
+        health: Default::default(),
+        restart: Default::default(),
+        retry_tools: Default::default(),
     }
 }

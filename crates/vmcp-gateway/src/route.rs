@@ -45,20 +45,77 @@ pub async fn forward(
 ) -> Result<Reply, RpcError> {
     let routed = resolve(gw, session, method, params)?;
     let m = routed.mounted;
-    let up = m.pick();
-    if !up.is_ready() {
-        return Err(unavailable(&m));
+    // Stateful traffic stays on the session's replica; the rest is balanced per request.
+    let affinity = is_stateful(&routed.params).then(|| crate::resilience::affinity_key(session.id));
+    let mut tried = 0u64;
+    let mut lease = m.choose(affinity, tried)?;
+    loop {
+        let index = lease.index;
+        match attempt(gw, session, request, method, &routed.params, &m, lease).await {
+            Ok(reply) => return reply,
+            Err(e) => {
+                let err = upstream_error(&e)
+                    .with_data(serde_json::json!({ "server": m.spec.id, "replica": index }));
+                let gone = matches!(e, UpstreamError::Closed(_) | UpstreamError::Unavailable(..));
+                tried |= 1 << index.min(63);
+                if !gone || !retry_safe(&m, method, &routed.params) {
+                    return Err(err);
+                }
+                match m.choose(affinity, tried) {
+                    Ok(next) => {
+                        tracing::info!(server = %m.spec.id, replica = index, to = next.index, "{method}: failing over ({e})");
+                        m.stats.failover();
+                        lease = next;
+                    }
+                    Err(_) => return Err(err),
+                }
+            }
+        }
     }
+}
+
+/// A request that must reach the replica that holds its state: an MRTR retry carries the
+/// state a backend handed out.
+fn is_stateful(params: &str) -> bool {
+    splice::get(params, "requestState").is_some() || splice::get(params, "inputResponses").is_some()
+}
+
+/// Whether a request whose replica went away may be sent to another one: reads, and tool calls
+/// the backend annotates idempotent or the operator allows (`resilience.retry_tools`).
+fn retry_safe(m: &Mounted, method: &str, params: &str) -> bool {
+    match method {
+        "resources/read" | "prompts/get" | "completion/complete" => true,
+        "tools/call" => {
+            let Some(name) = str_at(params, &["name"]) else { return false };
+            m.resilience.retry_tools.allows(&name)
+                || m.items.lock().unwrap_or_else(|p| p.into_inner()).idempotent_tools.contains(&name)
+        }
+        _ => false,
+    }
+}
+
+/// Send the request to one leased replica. `Err` is a transport failure of that replica (the
+/// caller may fail over); `Ok` is the answer to give the client.
+async fn attempt(
+    gw: &Gateway,
+    session: &Arc<Session>,
+    request: Option<&str>,
+    method: &str,
+    params: &str,
+    m: &Arc<Mounted>,
+    lease: crate::mounted::Lease<'_>,
+) -> Result<Result<Reply, RpcError>, UpstreamError> {
+    let up = lease.up.clone();
     let id = up.next_id();
     // Progress: the backend sees vMCP's request id as the token and gives it back in its
     // notifications, which `relay` maps to this client's own token.
-    let progress_token = splice::get_path(&routed.params, &["_meta", "progressToken"]).map(str::to_owned);
+    let progress_token = splice::get_path(params, &["_meta", "progressToken"]).map(str::to_owned);
     let params = match &progress_token {
         Some(_) => Cow::Owned(
-            splice::edit_path(&routed.params, &["_meta", "progressToken"], Op::Replace(&id.to_string()))
-                .unwrap_or_else(|| routed.params.clone().into_owned()),
+            splice::edit_path(params, &["_meta", "progressToken"], Op::Replace(&id.to_string()))
+                .unwrap_or_else(|| params.to_owned()),
         ),
-        None => routed.params,
+        None => Cow::Borrowed(params),
     };
     let params = era::to_backend(Some(&params), &up, Some(session));
     let origin = Origin {
@@ -70,11 +127,20 @@ pub async fn forward(
     let started = Instant::now();
     let reply = up.request(id, method, params.as_deref(), Some(origin), timeout).await;
     m.stats.record(started.elapsed(), matches!(&reply, Ok(r) if r.result.is_some()));
-    let msg = reply.map_err(|e| upstream_error(&e))?;
+    let msg = match reply {
+        Ok(msg) => {
+            lease.answered();
+            msg
+        }
+        Err(e) => {
+            lease.failed();
+            return Err(e);
+        }
+    };
     if let Some(result) = msg.result.as_deref() {
         let result = result.get();
         if crate::relay::needs_bridge(result, session) {
-            return crate::relay::bridge_input_required(
+            return Ok(crate::relay::bridge_input_required(
                 gw,
                 session,
                 request,
@@ -83,15 +149,15 @@ pub async fn forward(
                 params.as_deref(),
                 result,
             )
-            .await;
+            .await);
         }
         let adapted = match method {
             "resources/read" => era::to_client_cacheable(result, session),
             _ => era::to_client(result, session),
         };
-        return Ok(Reply::Result(adapted.into_owned()));
+        return Ok(Ok(Reply::Result(adapted.into_owned())));
     }
-    Ok(Reply::BackendError(msg.error.as_deref().map_or_else(|| "{}".to_owned(), |e| e.get().to_owned())))
+    Ok(Ok(Reply::BackendError(msg.error.as_deref().map_or_else(|| "{}".to_owned(), |e| e.get().to_owned()))))
 }
 
 pub(crate) fn resolve<'a>(
@@ -171,30 +237,6 @@ fn unknown(what: &str, name: &str, miss: Miss) -> RpcError {
     }
 }
 
-fn resource_not_found(uri: &str) -> RpcError {
-    RpcError::new(
-        ErrorCode::ResourceNotFound,
-        format!("resource not found: no mounted server serves `{uri}`"),
-    )
-    .with_data(serde_json::json!({ "uri": uri }))
-}
-
-fn unavailable(m: &Mounted) -> RpcError {
-    RpcError::new(
-        ErrorCode::ServerUnavailable,
-        format!("server `{}` is {}", m.spec.id, m.up().status().label()),
-    )
-}
-
-/// Map a transport-level failure to the seed's codes; the message names the server.
-pub fn upstream_error(e: &UpstreamError) -> RpcError {
-    let code = match e {
-        UpstreamError::Unavailable(..) => ErrorCode::ServerUnavailable,
-        UpstreamError::Closed(_) => ErrorCode::TransportClosed,
-        UpstreamError::Timeout(..) => ErrorCode::ConnectionTimeout,
-    };
-    RpcError::new(code, e.to_string())
-}
 /// An ambiguous bare name names only the candidates the caller may see: listing the others
 /// would tell a persona what other servers offer.
 fn only_visible(mounts: &crate::gateway::Mounts, session: &Session, kind: Kind, miss: Miss) -> Miss {
@@ -212,3 +254,20 @@ fn only_visible(mounts: &crate::gateway::Mounts, session: &Session, kind: Kind, 
     if visible.len() > 1 { Miss::Ambiguous(visible) } else { Miss::Unknown }
 }
 
+fn resource_not_found(uri: &str) -> RpcError {
+    RpcError::new(
+        ErrorCode::ResourceNotFound,
+        format!("resource not found: no mounted server serves `{uri}`"),
+    )
+    .with_data(serde_json::json!({ "uri": uri }))
+}
+
+/// Map a transport-level failure to the seed's codes; the message names the server.
+pub fn upstream_error(e: &UpstreamError) -> RpcError {
+    let code = match e {
+        UpstreamError::Unavailable(..) => ErrorCode::ServerUnavailable,
+        UpstreamError::Closed(_) => ErrorCode::TransportClosed,
+        UpstreamError::Timeout(..) => ErrorCode::ConnectionTimeout,
+    };
+    RpcError::new(code, e.to_string())
+}

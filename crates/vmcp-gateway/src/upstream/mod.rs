@@ -91,23 +91,15 @@ pub struct Upstream {
     gone: watch::Sender<bool>,
     /// The last line the backend wrote to stderr, to explain a failure.
     last_stderr: Mutex<Option<String>>,
+    /// The child's process id (stdio), 0 otherwise.
+    pid: std::sync::atomic::AtomicU32,
 }
 
 impl Upstream {
     /// Connect (spawn the process), then run the handshake. Always returns an upstream; a
     /// failure shows in its status so that `vmcp list` can report it.
     pub async fn start(spec: Arc<ServerSpec>, opts: &Options) -> Arc<Upstream> {
-        let (tx, rx) = mpsc::channel(256);
-        let up = Arc::new(Upstream {
-            spec,
-            pending: Pending::default(),
-            tx,
-            status: watch::channel(Status::Starting).0,
-            handshake: Mutex::new(None),
-            stop: CancellationToken::new(),
-            gone: watch::channel(false).0,
-            last_stderr: Mutex::new(None),
-        });
+        let (up, rx) = Self::new(spec);
         let connected = match &up.spec.transport {
             vmcp_config::Transport::Stdio { .. } => stdio::connect(&up, rx, opts),
             vmcp_config::Transport::StreamableHttp { .. } => http::connect(&up, rx, opts),
@@ -132,6 +124,36 @@ impl Upstream {
         up
     }
 
+    fn new(spec: Arc<ServerSpec>) -> (Arc<Upstream>, mpsc::Receiver<String>) {
+        let (tx, rx) = mpsc::channel(256);
+        let up = Arc::new(Upstream {
+            spec,
+            pending: Pending::default(),
+            tx,
+            status: watch::channel(Status::Starting).0,
+            handshake: Mutex::new(None),
+            stop: CancellationToken::new(),
+            gone: watch::channel(false).0,
+            last_stderr: Mutex::new(None),
+            pid: std::sync::atomic::AtomicU32::new(0),
+        });
+        (up, rx)
+    }
+
+    /// An upstream that was never started (e.g. its configuration is invalid), failed for `reason`.
+    pub fn failed(spec: Arc<ServerSpec>, reason: String, opts: &Options) -> Arc<Upstream> {
+        let (up, _rx) = Self::new(spec);
+        up.pending.fail_all();
+        up.set_status(Status::Failed(reason), opts);
+        up.gone.send_replace(true);
+        up
+    }
+
+    /// The child's process id, for stdio servers.
+    pub fn pid(&self) -> Option<u32> {
+        Some(self.pid.load(std::sync::atomic::Ordering::Relaxed)).filter(|&p| p != 0)
+    }
+
     fn fail(self: &Arc<Self>, reason: String, opts: &Options) {
         // A backend that exited during the handshake already has its reason recorded.
         if matches!(*self.status.borrow(), Status::Starting) {
@@ -154,8 +176,9 @@ impl Upstream {
         self.status.borrow().clone()
     }
 
+    /// Ready, and its connection not already gone (the status follows a moment later).
     pub fn is_ready(&self) -> bool {
-        matches!(*self.status.borrow(), Status::Ready)
+        matches!(*self.status.borrow(), Status::Ready) && !self.pending.is_closed()
     }
 
     /// What the handshake learned; `None` until ready.
@@ -202,7 +225,9 @@ impl Upstream {
     ) -> Result<Message, UpstreamError> {
         let mut line = message::request(&id.to_string(), method, params);
         line.push('\n');
-        let rx = self.pending.insert(id, origin);
+        // The connection may have gone between the caller's readiness check and now: a closed
+        // table refuses the entry, so nothing waits for an answer that cannot come.
+        let Some(rx) = self.pending.insert(id, origin) else { return Err(self.unavailable()) };
         let mut guard = InFlight { up: self, id, armed: true };
         if self.tx.send(line).await.is_err() {
             guard.armed = false;

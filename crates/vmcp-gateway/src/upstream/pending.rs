@@ -33,7 +33,16 @@ struct Entry {
 #[derive(Default)]
 pub struct Pending {
     next: AtomicU64,
-    map: Mutex<HashMap<u64, Entry>>,
+    map: Mutex<Table>,
+    /// Mirrors `Table::closed` for lock-free readiness checks.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+/// The entries, and whether the connection is gone (then no entry is accepted).
+#[derive(Default)]
+struct Table {
+    entries: HashMap<u64, Entry>,
+    closed: bool,
 }
 
 impl Pending {
@@ -41,15 +50,20 @@ impl Pending {
         self.next.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    pub fn insert(&self, id: u64, origin: Option<Origin>) -> oneshot::Receiver<Message> {
+    /// Register a request; `None` once the connection is gone (after [`Pending::fail_all`]).
+    pub fn insert(&self, id: u64, origin: Option<Origin>) -> Option<oneshot::Receiver<Message>> {
         let (tx, rx) = oneshot::channel();
-        self.lock().insert(id, Entry { reply: tx, origin });
-        rx
+        let mut table = self.lock();
+        if table.closed {
+            return None;
+        }
+        table.entries.insert(id, Entry { reply: tx, origin });
+        Some(rx)
     }
 
     /// Deliver an answer; `false` if nobody waits for it any more.
     pub fn complete(&self, id: u64, msg: Message) -> bool {
-        match self.lock().remove(&id) {
+        match self.lock().entries.remove(&id) {
             Some(entry) => entry.reply.send(msg).is_ok(),
             None => false,
         }
@@ -57,33 +71,43 @@ impl Pending {
 
     /// Forget an entry (timeout or cancellation); `true` if it was still waiting.
     pub fn remove(&self, id: u64) -> bool {
-        self.lock().remove(&id).is_some()
+        self.lock().entries.remove(&id).is_some()
     }
 
     pub fn origin(&self, id: u64) -> Option<Origin> {
-        self.lock().get(&id).and_then(|e| e.origin.clone())
+        self.lock().entries.get(&id).and_then(|e| e.origin.clone())
     }
 
     /// The origin of the most recent request still waiting, for a backend request that names no
     /// cause (stdio carries no link between a server request and the client request behind it).
     pub fn latest_origin(&self) -> Option<Origin> {
         let map = self.lock();
-        map.iter()
+        map.entries
+            .iter()
             .filter_map(|(id, e)| e.origin.as_ref().map(|o| (*id, o)))
             .max_by_key(|(id, _)| *id)
             .map(|(_, o)| o.clone())
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().entries.len()
     }
 
-    /// Fail everything at once (the backend is gone): waiters see a closed channel.
+    /// Fail everything at once (the backend is gone): waiters see a closed channel, and later
+    /// requests are refused at once.
     pub fn fail_all(&self) {
-        self.lock().clear();
+        let mut table = self.lock();
+        table.closed = true;
+        self.closed.store(true, Ordering::Release);
+        table.entries.clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
+    /// Whether the connection is gone (no request can be sent any more).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -102,8 +126,8 @@ mod tests {
         let a = p.next_id();
         let b = p.next_id();
         assert_ne!(a, b);
-        let mut rx_a = p.insert(a, None);
-        let mut rx_b = p.insert(b, Some(Origin { session: 7, request: None, progress_token: None }));
+        let mut rx_a = p.insert(a, None).unwrap();
+        let mut rx_b = p.insert(b, Some(Origin { session: 7, request: None, progress_token: None })).unwrap();
         assert_eq!(p.latest_origin().map(|o| o.session), Some(7));
         assert!(p.complete(a, msg(a)));
         assert!(!p.complete(a, msg(a)), "a second answer must find nothing");
@@ -111,5 +135,6 @@ mod tests {
         p.fail_all();
         assert!(rx_b.try_recv().is_err());
         assert_eq!(p.len(), 0);
+        assert!(p.insert(p.next_id(), None).is_none(), "a gone connection takes no new request");
     }
 }

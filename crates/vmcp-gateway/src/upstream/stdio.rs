@@ -34,6 +34,7 @@ pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Opt
         return Err("child has no piped stdio".into());
     };
     tracing::debug!(server = %up.spec.id, pid = process.id(), "spawned");
+    up.pid.store(process.id().unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
     tokio::spawn(write_loop(up.clone(), stdin, rx));
     tokio::spawn(log_stderr(up.clone(), stderr));
     let (done_tx, done_rx) = oneshot::channel();

@@ -79,15 +79,21 @@ pub fn status(json_out: bool) -> anyhow::Result<()> {
 
 pub fn print_servers(servers: &Value) {
     println!(
-        "{:<20} {:<10} {:<10} {:<8} {:>6} {:>8} {:>10}",
-        "ID", "TRANSPORT", "STATUS", "ERA", "TOOLS", "PROMPTS", "RESOURCES"
+        "{:<20} {:<10} {:<10} {:<22} {:>8} {:<8} {:>6} {:>8} {:>10}",
+        "ID", "TRANSPORT", "STATUS", "HEALTH", "REPLICAS", "ERA", "TOOLS", "PROMPTS", "RESOURCES"
     );
     for s in servers.as_array().into_iter().flatten() {
+        let mut health = s["health"].as_str().unwrap_or("-").to_owned();
+        if s["crash_loop"] == true {
+            health.push_str(" (crash loop)");
+        }
         println!(
-            "{:<20} {:<10} {:<10} {:<8} {:>6} {:>8} {:>10}",
+            "{:<20} {:<10} {:<10} {:<22} {:>8} {:<8} {:>6} {:>8} {:>10}",
             s["id"].as_str().unwrap_or(""),
             s["transport"].as_str().unwrap_or(""),
             s["status"].as_str().unwrap_or(""),
+            health,
+            format!("{}/{}", s["replicas_ready"], s["replicas"]),
             s["era"].as_str().unwrap_or("-"),
             s["tools"],
             s["prompts"],
