@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# vMCP's benchmark set (docs/BENCHMARKS.md): builds the release binaries, then measures
-#   1. tools/call echo through the stdio gateway vs direct, concurrency 1 and 32;
-#   2. tools/list of 1,000 tools through the gateway vs direct;
-#   3. the protocol core's micro-benchmarks (criterion);
-# and prints every result as a markdown table.
+# vMCP's benchmark set (docs/BENCHMARKS.md): builds the release binaries, then measures, in one run:
+#   1. tools/call echo over stdio, straight to vmcp-fixture and through `vmcp start`, c=1 and c=32;
+#   2. tools/list of 1,000 tools over stdio, direct vs through vMCP;
+#   3. tools/call echo over Streamable HTTP, straight to the fast HTTP backend
+#      (`vmcp-bench serve-http`) and through vMCP's HTTP front with it mounted over HTTP, c=1 and c=32;
+#   4. 1,000 concurrent legacy HTTP sessions through vMCP (and one more past max_sessions);
+#   5. the idle gateway's resident memory with two backends (stdio fixture + HTTP backend);
+#   6. the protocol core's micro-benchmarks (criterion);
+# and prints every result as markdown, with the machine it ran on.
 #
 # Usage: crates/vmcp-bench/run-benchmarks.sh            (the full set, a few minutes)
 #        crates/vmcp-bench/run-benchmarks.sh --quick    (small counts: checks that it all runs)
@@ -18,22 +22,28 @@ if $quick; then
   call1=(-n 2000 -w 200 --rounds 2)
   call32=(-n 10000 -w 1000 --rounds 2)
   list=(-n 50 -w 5 --rounds 2)
+  http1=(-n 1000 -w 100 --rounds 2)
+  http32=(-n 5000 -w 500 --rounds 2)
+  sessions=(--sessions 200 --calls 3)
   criterion=(--warm-up-time 0.5 --measurement-time 1)
 else
   call1=(-n 20000 -w 2000 --rounds 10)
   call32=(-n 100000 -w 10000 --rounds 10)
   list=(-n 1000 -w 100 --rounds 10)
+  http1=(-n 10000 -w 1000 --rounds 10)
+  http32=(-n 50000 -w 5000 --rounds 10)
+  sessions=(--sessions 1000 --calls 10)
   criterion=()
 fi
 
 echo "==> building release binaries" >&2
-cargo build --release --locked -p vmcp -p vmcp-bench >&2
+cargo build --release --locked -p vmcp -p vmcp-bench -p vmcp-servers >&2
 
 bench=target/release/vmcp-bench
 fixture=target/release/vmcp-fixture
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
 echo "## Gateway stdio: tools/call"
@@ -46,6 +56,23 @@ echo
 echo "## Gateway stdio: tools/list with 1,000 tools"
 echo
 "$bench" compare --method tools/list --label "tools/list 1,000 tools c=1" "${list[@]}" -- "$fixture" --tools 1000
+echo
+
+echo "## Streamable HTTP: tools/call"
+echo
+"$bench" http-compare -c 1 "${http1[@]}"
+echo
+"$bench" http-compare -c 32 "${http32[@]}"
+echo
+
+echo "## Streamable HTTP: many concurrent sessions"
+echo
+"$bench" sessions "${sessions[@]}"
+echo
+
+echo "## Idle memory with two backends"
+echo
+"$bench" idle-memory -- "$fixture"
 echo
 
 echo "## Protocol core micro-benchmarks"

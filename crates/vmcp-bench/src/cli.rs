@@ -44,6 +44,59 @@ pub enum Command {
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
+    /// tools/call over Streamable HTTP straight to a fast HTTP backend and through
+    /// `vmcp start --http` with that backend mounted over HTTP; one legacy session (and one
+    /// keep-alive connection) per unit of concurrency.
+    HttpCompare {
+        #[command(flatten)]
+        load: Load,
+        #[command(flatten)]
+        vmcp: VmcpArgs,
+        /// Measured requests are split into this many alternating slices per side.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+        rounds: u32,
+        /// Workload name for the table's first column.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Open many legacy sessions on vMCP's HTTP front at once (its `max_sessions` set to that
+    /// number), call through all of them concurrently, then try one session more.
+    Sessions {
+        #[command(flatten)]
+        load: Load,
+        #[command(flatten)]
+        vmcp: VmcpArgs,
+        /// Sessions to open.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        sessions: u64,
+        /// Calls made through each session (one at a time per session, all sessions at once).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        calls: u64,
+    },
+    /// Resident memory of an idle `vmcp start` (stdio and HTTP fronts) with two backends: this
+    /// stdio COMMAND and the fast HTTP backend.
+    IdleMemory {
+        #[command(flatten)]
+        load: Load,
+        #[command(flatten)]
+        vmcp: VmcpArgs,
+        /// Seconds to let the gateway sit idle before reading its memory.
+        #[arg(long, default_value_t = 2.0)]
+        settle: f64,
+        /// The stdio backend command and its arguments.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Serve the fast Streamable HTTP backend of the network benchmarks (prints
+    /// `listening on http://ADDR/mcp`; runs until stdin closes or a signal).
+    ServeHttp {
+        /// Where to listen (port 0: a free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Generated tools added to `echo` in `tools/list`.
+        #[arg(long, default_value_t = 0)]
+        tools: usize,
+    },
     /// Print criterion's saved results (`cargo bench`) as a markdown table.
     CriterionTable {
         /// criterion's output directory.
@@ -56,7 +109,15 @@ pub enum Command {
     },
 }
 
-/// The workload and its limits, shared by both subcommands.
+/// Where the vmcp binary is.
+#[derive(Debug, Clone, Args)]
+pub struct VmcpArgs {
+    /// The vmcp binary (default: `vmcp` next to this binary, i.e. target/release/vmcp).
+    #[arg(long, value_name = "PATH")]
+    pub vmcp: Option<PathBuf>,
+}
+
+/// The workload and its limits, shared by the load subcommands.
 #[derive(Debug, Clone, Args)]
 pub struct Load {
     /// Requests outstanding at once on the one stdio pipe.

@@ -9,6 +9,10 @@ mod cli;
 mod compare;
 mod criterion;
 mod envelope;
+mod http_backend;
+mod http_load;
+mod network;
+mod procs;
 mod report;
 mod server;
 mod workload;
@@ -40,7 +44,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match run(cli) {
+    let outcome = match cli.command {
+        Command::ServeHttp { listen, tools } => http_backend::serve(listen, tools),
+        command => run(command),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
@@ -57,13 +65,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(command: Command) -> anyhow::Result<()> {
     // One thread: the load loop is a single task, and the machine's cores belong to the servers.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let mut servers = Servers::default();
         let outcome = tokio::select! {
-            outcome = command(cli.command, &mut servers) => outcome,
+            outcome = run_command(command, &mut servers) => outcome,
             () = stop_signal() => Err(Interrupted.into()),
         };
         servers.shutdown(outcome.is_ok()).await;
@@ -77,7 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Run one subcommand; returns the table to print.
-async fn command(command: Command, servers: &mut Servers) -> anyhow::Result<String> {
+async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<String> {
     match command {
         Command::Stdio { load, command } => {
             let work = Workload::from_load(&load)?;
@@ -93,8 +101,52 @@ async fn command(command: Command, servers: &mut Servers) -> anyhow::Result<Stri
             let label = label.as_deref().unwrap_or(work.label());
             Ok(report::comparison(label, &result.direct, &result.vmcp))
         }
+        Command::HttpCompare { load, vmcp, rounds, label } => {
+            let work = Workload::from_load(&load)?;
+            let (vmcp, home) = network_home(vmcp, servers)?;
+            let setup = network::Setup { vmcp: &vmcp, home: &home, startup_timeout: work.startup_timeout };
+            let result = network::compare(&work, &setup, rounds).await?;
+            let label = label.unwrap_or_else(|| format!("HTTP {}", work.label()));
+            Ok(report::comparison(&label, &result.direct, &result.vmcp))
+        }
+        Command::Sessions { load, vmcp, sessions, calls } => {
+            let work = Workload::from_load(&load)?;
+            let (vmcp, home) = network_home(vmcp, servers)?;
+            let setup = network::Setup { vmcp: &vmcp, home: &home, startup_timeout: work.startup_timeout };
+            let n = usize::try_from(sessions)?;
+            let outcome = network::sessions(&work, &setup, n, calls).await?;
+            let table = network::sessions_table(&outcome, calls);
+            if outcome.opened < n || outcome.call_errors > 0 {
+                print!("{table}");
+                anyhow::bail!(
+                    "{} of {n} sessions opened, {} calls failed",
+                    outcome.opened,
+                    outcome.call_errors
+                );
+            }
+            Ok(table)
+        }
+        Command::IdleMemory { load, vmcp, settle, command } => {
+            let work = Workload::from_load(&load)?;
+            let settle = std::time::Duration::try_from_secs_f64(settle)
+                .map_err(|_| UsageError("--settle must be a number of seconds".into()))?;
+            let (vmcp, home) = network_home(vmcp, servers)?;
+            let setup = network::Setup { vmcp: &vmcp, home: &home, startup_timeout: work.startup_timeout };
+            network::idle_memory(&work, &setup, &command, settle, servers).await
+        }
+        Command::ServeHttp { .. } => anyhow::bail!("serve-http runs on its own runtime"),
         Command::CriterionTable { dir, newer_than } => criterion::table(&dir, newer_than.as_deref()),
     }
+}
+
+/// The vmcp binary and a throwaway home for it, kept until every server is stopped.
+fn network_home(
+    vmcp: cli::VmcpArgs,
+    servers: &mut Servers,
+) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let vmcp = compare::vmcp_path(vmcp.vmcp)?;
+    let home = servers.keep_dir(tempfile::Builder::new().prefix("vmcp-bench-home-").tempdir()?);
+    Ok((vmcp, home))
 }
 
 /// `stdio`: one server, handshake, probe, warm-up, then the measured requests.

@@ -114,6 +114,21 @@ impl Server {
         &self.label
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// One request, waited for; returns the raw result text (an error answer is an error).
+    pub async fn request_text(
+        &mut self,
+        method: &str,
+        params: Option<&str>,
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
+        self.call(method, params, timeout).await
+    }
+
     /// The legacy handshake: `initialize`, then `notifications/initialized`. Returns the
     /// protocol version the server chose.
     pub async fn handshake(&mut self, timeout: Duration) -> anyhow::Result<String> {
