@@ -34,6 +34,7 @@ impl Progress {
     /// A byte-counting bar (`len` when known).
     pub fn bytes(&self, msg: &str, len: Option<u64>) -> Bar {
         if !self.bars {
+            self.note(format!("{msg}..."));
             return Bar(None);
         }
         let pb = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr());
