@@ -78,13 +78,16 @@ impl World {
         stdout.into_owned()
     }
 
-    /// Run and expect exit `code`; returns stderr.
+    /// Run and expect exit `code`; returns the error: stderr from its `vmcp: ` line on (progress
+    /// lines may come first).
     fn fails(&self, args: &[&str], code: i32) -> String {
         let out = self.vmcp(args);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert_eq!(out.status.code(), Some(code), "vmcp {args:?}: {stderr}");
-        assert!(stderr.starts_with("vmcp: "), "{stderr}");
-        stderr
+        let start = stderr.find("\nvmcp: ").map(|i| i + 1).filter(|_| !stderr.starts_with("vmcp: "));
+        let error = &stderr[start.unwrap_or(0)..];
+        assert!(error.starts_with("vmcp: "), "{stderr}");
+        error.to_owned()
     }
 
     /// A package `name` in the git source with one script download per version.
