@@ -1,0 +1,384 @@
+//! Personas end to end: the seed scenario, the isolation suite (routes x fronts), bad
+//! credentials (401 and no secret in any log), and concurrent CLI processes.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::*;
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+/// An HTTP answer: status, headers we look at, JSON-RPC messages in the body.
+struct Reply {
+    status: u16,
+    session: Option<String>,
+    www_authenticate: Option<String>,
+    body: String,
+}
+
+fn post(url: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+    let mut req = agent()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req.send(body.to_string()).expect("POST");
+    let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (session, www_authenticate) = (header("mcp-session-id"), header("www-authenticate"));
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    Reply { status, session, www_authenticate, body }
+}
+
+/// The JSON-RPC answer in a body sent as JSON or as SSE.
+fn answer(body: &str) -> Value {
+    let data: Vec<&str> =
+        body.lines().filter_map(|l| l.strip_prefix("data: ")).filter(|d| !d.is_empty()).collect();
+    let text = data.last().copied().unwrap_or(body);
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {body}"))
+}
+
+fn modern_meta() -> Value {
+    json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} })
+}
+
+/// One way to reach the gateway, as one persona.
+trait Front {
+    fn name(&self) -> &'static str;
+    /// The whole JSON-RPC response to one request.
+    fn call(&mut self, method: &str, params: Value) -> Value;
+}
+
+struct Stdio(Gateway);
+
+impl Front for Stdio {
+    fn name(&self) -> &'static str {
+        "stdio"
+    }
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.0.call(method, params)
+    }
+}
+
+/// Streamable HTTP, legacy era (session) or modern era (stateless), with a bearer key.
+struct Http {
+    url: String,
+    key: String,
+    session: Option<String>,
+    next: u64,
+}
+
+impl Http {
+    fn legacy(url: &str, key: &str) -> Self {
+        let init = json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": { "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } } });
+        let auth = format!("Bearer {key}");
+        let r = post(url, &[("Authorization", &auth)], &init);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let sid = r.session.expect("Mcp-Session-Id");
+        post(
+            url,
+            &[("Authorization", &auth), ("Mcp-Session-Id", &sid)],
+            &json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
+        );
+        Self { url: url.into(), key: key.into(), session: Some(sid), next: 0 }
+    }
+
+    fn modern(url: &str, key: &str) -> Self {
+        Self { url: url.into(), key: key.into(), session: None, next: 0 }
+    }
+}
+
+impl Front for Http {
+    fn name(&self) -> &'static str {
+        if self.session.is_some() { "http-legacy" } else { "http-modern" }
+    }
+    fn call(&mut self, method: &str, mut params: Value) -> Value {
+        self.next += 1;
+        let auth = format!("Bearer {}", self.key);
+        let mut headers: Vec<(&str, &str)> = vec![("Authorization", &auth)];
+        let name = params
+            .get("name")
+            .or_else(|| params.get("uri"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_default();
+        match &self.session {
+            Some(sid) => headers.push(("Mcp-Session-Id", sid)),
+            None => {
+                params.as_object_mut().unwrap().insert("_meta".into(), modern_meta());
+                headers.push(("MCP-Protocol-Version", "2026-07-28"));
+                headers.push(("Mcp-Method", method));
+                if !name.is_empty() {
+                    headers.push(("Mcp-Name", &name));
+                }
+            }
+        }
+        let r = post(
+            &self.url,
+            &headers,
+            &json!({ "jsonrpc": "2.0", "id": self.next, "method": method, "params": params }),
+        );
+        // A modern client gets HTTP errors for methods its era lacks; the body still says why.
+        assert!(r.status == 200 || self.session.is_none(), "{method} over {}: {}", self.name(), r.body);
+        answer(&r.body)
+    }
+}
+
+/// Two fixture servers: `server2` first and with bare names (so bare names, resource URIs and
+/// templates resolve to it), `server1` prefixed. Persona `limited` may use `server1` only.
+fn two_servers() -> Home {
+    let home = Home::new()
+        .server(json!({ "id": "server2", "command": FIXTURE, "args": ["--name", "server2"], "prefix": "" }))
+        .fixture("server1", &[]);
+    home.write_servers();
+    for args in [&["persona", "create", "limited"][..], &["persona", "limited", "enable", "server1"]] {
+        let out = home.vmcp(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    home
+}
+
+fn new_key(home: &Home, persona: &str) -> String {
+    let out = home.vmcp(&["persona", persona, "token", "create"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn error_code(resp: &Value) -> Option<i64> {
+    resp.get("error").and_then(|e| e.get("code")).and_then(Value::as_i64)
+}
+
+/// Every route by which something of `server2` could be reached, and the code it must get.
+/// New routes join here.
+fn forbidden_routes() -> Vec<(&'static str, &'static str, Value)> {
+    vec![
+        ("tool by bare name", "tools/call", json!({ "name": "echo", "arguments": { "text": "x" } })),
+        ("prompt by bare name", "prompts/get", json!({ "name": "greet", "arguments": { "name": "x" } })),
+        ("resource by URI", "resources/read", json!({ "uri": "fixture://static/hello" })),
+        ("resource by template", "resources/read", json!({ "uri": "fixture://items/7" })),
+        (
+            "completion ref/prompt",
+            "completion/complete",
+            json!({ "ref": { "type": "ref/prompt", "name": "greet" }, "argument": { "name": "name", "value": "a" } }),
+        ),
+        (
+            "completion ref/resource",
+            "completion/complete",
+            json!({ "ref": { "type": "ref/resource", "uri": "fixture://items/{id}" }, "argument": { "name": "id", "value": "1" } }),
+        ),
+        ("vmcp/servers/info", "vmcp/servers/info", json!({ "id": "server2" })),
+    ]
+}
+
+fn check_isolation(front: &mut dyn Front) {
+    let f = front.name();
+    // Lists show server1's items only.
+    let tools = front.call("tools/list", json!({}));
+    let names: Vec<&str> =
+        tools["result"]["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(!names.is_empty() && names.iter().all(|n| n.starts_with("server1__")), "{f}: {names:?}");
+    for list in ["prompts/list", "resources/list", "resources/templates/list"] {
+        let r = front.call(list, json!({}));
+        assert!(r.get("result").is_some(), "{f} {list}: {r}");
+    }
+    let servers = front.call("vmcp/servers/list", json!({}));
+    let ids: Vec<&str> =
+        servers["result"]["servers"].as_array().unwrap().iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(ids, ["server1"], "{f}: vmcp/servers/list");
+    // server1 works.
+    let ok = front.call("tools/call", json!({ "name": "server1__echo", "arguments": { "text": "hi" } }));
+    assert!(ok.get("result").is_some(), "{f}: {ok}");
+    // Nothing of server2, by any route.
+    for (route, method, params) in forbidden_routes() {
+        let r = front.call(method, params);
+        // vmcp/servers/info answers as if server2 did not exist; everything else is 3002.
+        let code = error_code(&r);
+        let refused = if method == "vmcp/servers/info" { code.is_some() } else { code == Some(3002) };
+        assert!(refused, "{f}: {route} ({method}) must be refused: {r}");
+        assert!(!r.to_string().contains("server2__"), "{f}: {route} leaks names: {r}");
+    }
+    if f != "http-modern" {
+        // (The modern era has no resources/subscribe.)
+        let sub = front.call("resources/subscribe", json!({ "uri": "fixture://static/hello" }));
+        assert_eq!(error_code(&sub), Some(3002), "{f}: resources/subscribe: {sub}");
+    }
+    let task = front.call("tasks/get", json!({ "taskId": "server2:1" }));
+    assert!(task.get("error").is_some(), "{f}: tasks are not reachable: {task}");
+}
+
+#[test]
+fn seed_scenario_limited_persona_over_stdio() {
+    let home = two_servers();
+    let mut gw = Gateway::spawn(home.path(), &["start", "--persona", "limited"]);
+    gw.initialize(json!({}));
+    let r = gw.call("tools/call", json!({ "name": "server1__echo", "arguments": { "text": "tool1" } }));
+    assert!(r.to_string().contains("tool1"), "tool1 of server1 works: {r}");
+    let r = gw.call("tools/call", json!({ "name": "echo", "arguments": { "text": "tool2" } }));
+    assert_eq!(error_code(&r), Some(3002), "tool2 of server2: {r}");
+
+    let out = home.vmcp(&["persona", "create", "newbie"]);
+    assert!(out.status.success());
+    gw.close_stdin();
+    gw.wait_exit();
+    drop(gw);
+    let mut fresh = Gateway::spawn(home.path(), &["start", "--persona", "newbie"]);
+    fresh.initialize(json!({}));
+    assert!(fresh.tool_names().is_empty(), "a new persona sees an empty catalog");
+    let r = fresh.call("tools/call", json!({ "name": "server1__echo", "arguments": { "text": "x" } }));
+    assert_eq!(error_code(&r), Some(3002), "{r}");
+}
+
+#[test]
+fn isolation_over_stdio_and_streamable_http_both_eras() {
+    let home = two_servers();
+    let mut gw = Gateway::spawn(home.path(), &["start", "--persona", "limited"]);
+    gw.initialize(json!({}));
+    let mut stdio = Stdio(gw);
+    check_isolation(&mut stdio);
+    stdio.0.close_stdin();
+    stdio.0.wait_exit();
+    drop(stdio);
+
+    let key = new_key(&home, "limited");
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0", "--api-keys"]);
+    let url = server.url();
+    check_isolation(&mut Http::legacy(&url, &key));
+    check_isolation(&mut Http::modern(&url, &key));
+
+    // Batch elements are checked one by one.
+    let batch = json!([
+        { "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": "server1__echo", "arguments": { "text": "a" } } },
+        { "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "name": "echo", "arguments": { "text": "b" } } }
+    ]);
+    let http = Http::legacy(&url, &key);
+    let auth = format!("Bearer {key}");
+    let r =
+        post(&url, &[("Authorization", &auth), ("Mcp-Session-Id", http.session.as_deref().unwrap())], &batch);
+    let text = r.body;
+    assert!(text.contains("\"code\":3002"), "the forbidden batch element is refused: {text}");
+
+    // Every denial is in the audit log, with persona, method and target.
+    let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
+    assert!(audit.lines().any(|l| {
+        let v: Value = serde_json::from_str(l).unwrap();
+        v["event"] == "denied"
+            && v["persona"] == "limited"
+            && v["server"] == "server2"
+            && v["method"] == "tools/call"
+    }));
+    assert!(!audit.contains(&key), "no key in the audit log");
+}
+
+#[test]
+fn bad_credentials_get_401_and_no_secret_is_logged() {
+    let home = two_servers();
+    let revoked = new_key(&home, "limited");
+    let good = new_key(&home, "limited");
+    let list = home.vmcp(&["persona", "limited", "token", "list", "--json"]);
+    let tokens: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let first_id = tokens["tokens"][0]["id"].as_str().unwrap().to_owned();
+    assert!(home.vmcp(&["persona", "limited", "token", "revoke", &first_id]).status.success());
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0", "--api-keys"]);
+    let url = server.url();
+    let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": { "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } } });
+    let wrong = format!("vmcp_{}", "A".repeat(43));
+    for (what, header) in [
+        ("missing", None),
+        ("wrong", Some(format!("Bearer {wrong}"))),
+        ("revoked", Some(format!("Bearer {revoked}"))),
+        ("garbage", Some("Bearer not-a-key".to_owned())),
+    ] {
+        let headers: Vec<(&str, &str)> =
+            header.as_deref().map(|h| vec![("Authorization", h)]).unwrap_or_default();
+        let r = post(&url, &headers, &init);
+        assert_eq!(r.status, 401, "{what} key: {}", r.body);
+        let challenge = r.www_authenticate.unwrap_or_default();
+        assert!(challenge.starts_with("Bearer "), "{what}: {challenge}");
+        if what != "missing" {
+            assert!(challenge.contains("error=\"invalid_token\""), "{what}: {challenge}");
+        }
+    }
+    let r = post(&url, &[("Authorization", &format!("Bearer {good}"))], &init);
+    assert_eq!(r.status, 200, "the valid key works: {}", r.body);
+    assert_eq!(
+        agent()
+            .get(&format!("http://{}/healthz", server.http.as_deref().unwrap()))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+
+    let log = server.stderr();
+    let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
+    assert!(audit.contains("auth_failed"), "{audit}");
+    let persona_file =
+        std::fs::read_to_string(home.path().join("config/personas/persona-limited.json")).unwrap();
+    for secret in [&revoked, &good, &wrong] {
+        assert!(!log.contains(secret.as_str()), "a key in the gateway log");
+        assert!(!audit.contains(secret.as_str()), "a key in the audit log");
+        assert!(!persona_file.contains(secret.as_str()), "a key in the persona file");
+    }
+}
+
+#[test]
+fn an_unauthenticated_front_beyond_loopback_is_refused() {
+    let home = two_servers();
+    let out = home.vmcp(&["start", "--no-stdio", "--http", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(64), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without authentication"));
+}
+
+#[test]
+fn concurrent_cli_processes_lose_no_change() {
+    let home = Home::new();
+    assert!(home.vmcp(&["persona", "create", "p"]).status.success());
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            std::process::Command::new(VMCP)
+                .args(["persona", "p", "enable", &format!("s{i}")])
+                .env("VMCP_HOME", home.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let out = home.vmcp(&["persona", "show", "p", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let enabled: Vec<&str> =
+        v["enabled_servers"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(enabled.len(), 8, "every concurrent change is kept: {enabled:?}");
+
+    // A crash mid-write leaves the old file whole: a leftover temporary file is ignored.
+    let dir = home.path().join("config/personas");
+    std::fs::write(dir.join(".persona-p.json.tmp.123"), "{ half a fi").unwrap();
+    let out = home.vmcp(&["persona", "show", "p", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn persona_changes_apply_to_a_running_gateway() {
+    let home = two_servers();
+    let mut gw = Gateway::spawn(home.path(), &["start", "--persona", "limited"]);
+    gw.initialize(json!({}));
+    let r = gw.call("tools/call", json!({ "name": "echo", "arguments": { "text": "x" } }));
+    assert_eq!(error_code(&r), Some(3002));
+    assert!(home.vmcp(&["persona", "limited", "enable", "server2"]).status.success());
+    gw.notification("notifications/tools/list_changed");
+    let r = gw.call("tools/call", json!({ "name": "echo", "arguments": { "text": "now" } }));
+    assert!(r.get("result").is_some(), "enabled without a restart: {r}");
+    assert!(home.vmcp(&["persona", "limited", "deny", "server2:echo"]).status.success());
+    gw.notification("notifications/tools/list_changed");
+    let r = gw.call("tools/call", json!({ "name": "echo", "arguments": { "text": "x" } }));
+    assert_eq!(error_code(&r), Some(3003), "denied by rule: {r}");
+}
