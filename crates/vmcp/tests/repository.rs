@@ -251,9 +251,23 @@ fn bad_input_gets_a_clear_error_and_leaves_nothing() {
         &[],
         "{\"methods\": [{\"type\": \"shell\", \"cmd\": \"curl | sh\"}]}",
     );
+    // Hostile packages inside a repository: a name that climbs out of installed/servers, an npm
+    // package that is a shell command, and a MANIFEST.md without front matter.
+    let npm = |package: &str| format!(r#"{{"methods": [{{"type": "npm", "package": "{package}"}}]}}"#);
+    write_package(&src.join("climber"), "../../climber", "1.0.0", &[], &npm("climber"));
+    write_package(&src.join("injector"), "injector", "1.0.0", &[], &npm("x; touch /tmp/pwned"));
+    write_package(&src.join("shapeless"), "shapeless", "1.0.0", &[], &npm("shapeless"));
+    std::fs::write(src.join("shapeless/MANIFEST.md"), "# shapeless\nno front matter\n").unwrap();
     let out = w.vmcp(&["repo", "add", src.to_str().unwrap(), "--name", "local"]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped broken"), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2 packages (2 new, 0 updated, 0 removed, 4 invalid")
+    );
+    for skipped in ["broken", "injector", "shapeless"] {
+        assert!(stderr.contains(&format!("skipped {skipped}")), "{skipped}: {stderr}");
+    }
+    assert!(stderr.contains("invalid package name `../../climber`"), "{stderr}");
 
     let before = w.state();
     for (args, code, want) in [
@@ -274,6 +288,8 @@ fn bad_input_gets_a_clear_error_and_leaves_nothing() {
             64,
             "invalid repository name",
         ),
+        (vec!["install", "injector"], 64, "no package `injector`"),
+        (vec!["install", "shapeless"], 64, "no package `shapeless`"),
         (vec!["update"], 64, "--all"),
         (vec!["rollback", "echo"], 64, "not installed"),
     ] {
@@ -281,6 +297,18 @@ fn bad_input_gets_a_clear_error_and_leaves_nothing() {
         assert!(stderr.contains(want), "{args:?}: {stderr}");
         assert_eq!(w.state(), before, "{args:?} changed state");
     }
+    // Plain http needs the operator's word, even to 127.0.0.1.
+    let url = format!("{}/dl/echo/1.0.0", w.server.base);
+    let out = w
+        .command(&["repo", "add", &url, "--name", "plain", "--type", "http"])
+        .env_remove("VMCP_ALLOW_INSECURE_LOCALHOST")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("refusing plain http") && stderr.contains("--allow-insecure"), "{stderr}");
+    assert_eq!(w.state(), before);
+    assert!(!w.ok(&["repo", "list"]).contains("plain"));
     let installed: Vec<_> =
         std::fs::read_dir(w.home().join("installed/servers")).unwrap().filter_map(|e| e.ok()).collect();
     assert!(installed.iter().all(|e| e.file_name() == ".staging"), "{installed:?}");

@@ -34,6 +34,10 @@ pub fn add_repository(
         return Err(RepoError::usage("the builtin catalog is always present; it cannot be added"));
     }
     let url = normalize_url(&req.url, kind)?;
+    if matches!(kind, SourceKind::Http | SourceKind::Registry) {
+        // The operator's URL is at fault (exit 64), not the network: check before fetching.
+        crate::net::Net::new(req.allow_insecure).check_url(&url)?;
+    }
     let name = req.name.clone().unwrap_or_else(|| default_name(&url));
     check_repo_name(&name)?;
     if name == BUILTIN || repos.get(&name).is_some() {
