@@ -90,6 +90,17 @@ impl Caller {
         }
     }
 
+    /// Do two callers act as the same principal: the same persona with the same credential
+    /// (API key id, or JWT subject), or both with full access? A session opened by one caller
+    /// serves only that principal (the peer address may differ: a client reconnects).
+    pub fn same_principal(&self, other: &Caller) -> bool {
+        match (&self.access, &other.access) {
+            (Access::Full, Access::Full) => true,
+            (Access::Persona(a), Access::Persona(b)) => a.name == b.name && a.credential == b.credential,
+            _ => false,
+        }
+    }
+
     /// For logs and the audit trail: `local`, the peer address, plus the credential's public id.
     pub fn describe(&self) -> String {
         let who = match &self.identity {

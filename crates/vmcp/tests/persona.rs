@@ -129,6 +129,78 @@ impl Front for Http {
     }
 }
 
+/// The legacy HTTP+SSE transport (2024-11-05): answers arrive on the `GET /sse` stream.
+struct Sse {
+    base: String,
+    key: String,
+    endpoint: String,
+    events: std::io::BufReader<ureq::BodyReader<'static>>,
+    next: u64,
+}
+
+impl Sse {
+    fn connect(base: &str, key: &str) -> Self {
+        let resp = agent()
+            .get(format!("{base}/sse"))
+            .header("Accept", "text/event-stream")
+            .header("Authorization", format!("Bearer {key}"))
+            .call()
+            .expect("GET /sse");
+        assert_eq!(resp.status().as_u16(), 200);
+        let mut events = std::io::BufReader::new(resp.into_body().into_reader());
+        let endpoint = next_sse_data(&mut events).expect("endpoint event");
+        assert!(endpoint.starts_with("/messages?sessionId="), "{endpoint}");
+        let mut sse = Self { base: base.into(), key: key.into(), endpoint, events, next: 0 };
+        let init = sse.call(
+            "initialize",
+            json!({ "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } }),
+        );
+        assert!(init.get("result").is_some(), "{init}");
+        sse.post_as(key, &json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+        sse
+    }
+
+    fn post_as(&self, key: &str, body: &Value) -> Reply {
+        post(&format!("{}{}", self.base, self.endpoint), &[("Authorization", &format!("Bearer {key}"))], body)
+    }
+}
+
+/// The `data` of the next SSE event.
+fn next_sse_data(events: &mut impl std::io::BufRead) -> Option<String> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if events.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if let Some(d) = line.trim_end().strip_prefix("data: ")
+            && !d.is_empty()
+        {
+            return Some(d.to_owned());
+        }
+    }
+}
+
+impl Front for Sse {
+    fn name(&self) -> &'static str {
+        "legacy-sse"
+    }
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = json!(self.next);
+        let r = self
+            .post_as(&self.key, &json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        assert_eq!(r.status, 202, "{method} over legacy SSE: {}", r.body);
+        loop {
+            let data = next_sse_data(&mut self.events).expect("the SSE stream ended");
+            let v: Value = serde_json::from_str(&data).unwrap();
+            if v.get("id") == Some(&id) && v.get("method").is_none() {
+                return v;
+            }
+        }
+    }
+}
+
 /// Two fixture servers: `server2` first and with bare names (so bare names, resource URIs and
 /// templates resolve to it), `server1` prefixed. Persona `limited` may use `server1` only.
 fn two_servers() -> Home {
@@ -381,4 +453,71 @@ fn persona_changes_apply_to_a_running_gateway() {
     gw.notification("notifications/tools/list_changed");
     let r = gw.call("tools/call", json!({ "name": "echo", "arguments": { "text": "x" } }));
     assert_eq!(error_code(&r), Some(3003), "denied by rule: {r}");
+}
+
+/// Regression: a legacy Streamable HTTP session (or a legacy SSE session) was not tied to the
+/// credential that opened it, so any valid key plus someone else's session id acted as that
+/// session's persona. Now every request authenticates, and a session answers only its owner:
+/// to anyone else it does not exist (404), and the attempt is audited.
+#[test]
+fn a_session_answers_only_the_caller_that_opened_it() {
+    let home = two_servers();
+    assert!(home.vmcp(&["persona", "create", "other"]).status.success());
+    assert!(home.vmcp(&["persona", "other", "enable", "server2"]).status.success());
+    let (mine, second_mine, theirs) =
+        (new_key(&home, "limited"), new_key(&home, "limited"), new_key(&home, "other"));
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0", "--api-keys"]);
+    let (url, base) = (server.url(), format!("http://{}", server.http.as_deref().unwrap()));
+    let http = Http::legacy(&url, &mine);
+    let sid = http.session.clone().unwrap();
+    let call = json!({ "jsonrpc": "2.0", "id": 9, "method": "tools/call",
+        "params": { "name": "echo", "arguments": { "text": "x" } } });
+    for (who, key) in [("another persona", &theirs), ("another key of the same persona", &second_mine)] {
+        let auth = format!("Bearer {key}");
+        let r = post(&url, &[("Authorization", &auth), ("Mcp-Session-Id", &sid)], &call);
+        assert_eq!(r.status, 404, "POST by {who}: {}", r.body);
+        assert!(!r.body.contains("result"), "{}", r.body);
+        let get = agent()
+            .get(&url)
+            .header("Accept", "text/event-stream")
+            .header("Authorization", &auth)
+            .header("Mcp-Session-Id", &sid)
+            .call()
+            .unwrap();
+        assert_eq!(get.status().as_u16(), 404, "GET stream by {who}");
+        let del = agent().delete(&url).header("Authorization", &auth).header("Mcp-Session-Id", &sid).call();
+        assert_eq!(del.unwrap().status().as_u16(), 404, "DELETE by {who}");
+    }
+    // A request with no key at all is 401 before any session is looked up.
+    assert_eq!(post(&url, &[("Mcp-Session-Id", &sid)], &call).status, 401);
+    // The owner's session is intact and still limited to server1.
+    let mut http = http;
+    let r =
+        http.call("tools/call", json!({ "name": "server1__echo", "arguments": { "text": "still mine" } }));
+    assert!(r.to_string().contains("still mine"), "{r}");
+
+    // Legacy SSE: the session id in the endpoint URL is not a credential either.
+    let mut sse = Sse::connect(&base, &mine);
+    let r = sse.post_as(&theirs, &call);
+    assert_eq!(r.status, 404, "a POST to another persona's SSE session: {}", r.body);
+    let r = sse.call("tools/call", json!({ "name": "server1__echo", "arguments": { "text": "sse" } }));
+    assert!(r.to_string().contains("sse"), "{r}");
+    let r = sse.call("tools/call", json!({ "name": "echo", "arguments": { "text": "x" } }));
+    assert_eq!(error_code(&r), Some(3002), "{r}");
+
+    let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
+    let mismatches = audit.lines().filter(|l| l.contains("session_mismatch")).count();
+    assert!(mismatches >= 7, "every refused attempt is audited ({mismatches}): {audit}");
+    for key in [&mine, &second_mine, &theirs] {
+        assert!(!audit.contains(key.as_str()) && !server.stderr().contains(key.as_str()), "a key was logged");
+    }
+}
+
+#[test]
+fn isolation_over_legacy_sse() {
+    let home = two_servers();
+    let key = new_key(&home, "limited");
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0", "--api-keys"]);
+    let base = format!("http://{}", server.http.as_deref().unwrap());
+    check_isolation(&mut Sse::connect(&base, &key));
 }

@@ -161,6 +161,32 @@ fn metadata(auth: &Auth, headers: &HeaderMap) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
+/// May the caller of the request being handled use `session` (found by the id the request
+/// named)? Only the principal that opened it may ([`Caller::same_principal`]): a valid key of
+/// another persona plus a stolen or guessed session id gets the answer an unknown session gets
+/// (404), so it learns nothing, and the attempt is logged and audited (`session_mismatch`).
+/// On a front without authentication every caller is the local user, so any may.
+pub fn owns_session(session: &crate::session::Session, peer: SocketAddr) -> bool {
+    let Ok(caller) = CALLER.try_with(Caller::clone) else {
+        return matches!(session.caller.access, Access::Full);
+    };
+    if caller.same_principal(&session.caller) {
+        return true;
+    }
+    let who = caller.describe();
+    tracing::warn!(%peer, caller = %who, session = session.id, "refused a request for another caller's session");
+    let audit = match (&caller.access, &session.caller.access) {
+        (Access::Persona(p), _) | (_, Access::Persona(p)) => p.book.audit(),
+        _ => None,
+    };
+    if let Some(log) = audit
+        && let Err(e) = log.record(&AuditEvent::AuthFailed { caller: &who, reason: "session_mismatch" })
+    {
+        tracing::warn!("cannot write the audit log: {e}");
+    }
+    false
+}
+
 /// Run `fut` (a WebSocket session, which outlives its upgrade request) as the caller the layer
 /// authenticated for the upgrade.
 pub async fn with_caller<F: std::future::Future>(caller: Caller, fut: F) -> F::Output {

@@ -74,10 +74,13 @@ pub(super) struct Target {
 
 pub(super) async fn message(
     State(st): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(target): Query<Target>,
     body: Bytes,
 ) -> Response {
     let found = sessions().lock().unwrap_or_else(|p| p.into_inner()).get(&target.session_id).cloned();
+    // Another caller's session answers as an unknown one (see `auth::owns_session`).
+    let found = found.filter(|(session, _)| super::auth::owns_session(session, peer));
     let Some((session, limit)) = found else {
         return (StatusCode::NOT_FOUND, "unknown session").into_response();
     };

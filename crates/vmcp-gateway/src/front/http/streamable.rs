@@ -74,7 +74,8 @@ pub(super) async fn post(
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json").into_response();
     }
     if let Some(id) = header(&headers, SESSION_HEADER) {
-        let Some(hs) = st.sessions.get(id) else {
+        // Another caller's session answers as an unknown one (see `auth::owns_session`).
+        let Some(hs) = st.sessions.get(id).filter(|hs| super::auth::owns_session(&hs.session, peer)) else {
             return rpc_error(
                 StatusCode::NOT_FOUND,
                 None,
@@ -397,7 +398,11 @@ fn status_of(line: &str, modern: bool) -> StatusCode {
     }
 }
 
-pub(super) async fn get(State(st): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+pub(super) async fn get(
+    State(st): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     let Some(id) = header(&headers, SESSION_HEADER) else {
         // Modern clients have no GET stream; `subscriptions/listen` replaces it.
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], "GET needs an Mcp-Session-Id")
@@ -406,7 +411,7 @@ pub(super) async fn get(State(st): State<Arc<HttpState>>, headers: HeaderMap) ->
     if !accepts(&headers, "text/event-stream") {
         return (StatusCode::NOT_ACCEPTABLE, "Accept must list text/event-stream").into_response();
     }
-    let Some(hs) = st.sessions.get(id) else {
+    let Some(hs) = st.sessions.get(id).filter(|hs| super::auth::owns_session(&hs.session, peer)) else {
         return rpc_error(
             StatusCode::NOT_FOUND,
             None,
@@ -433,10 +438,17 @@ pub(super) async fn get(State(st): State<Arc<HttpState>>, headers: HeaderMap) ->
     sse_response(rx)
 }
 
-pub(super) async fn delete(State(st): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+pub(super) async fn delete(
+    State(st): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     let Some(id) = header(&headers, SESSION_HEADER) else {
         return bad_request("DELETE needs an Mcp-Session-Id");
     };
+    if st.sessions.get(id).is_some_and(|hs| !super::auth::owns_session(&hs.session, peer)) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     match st.sessions.remove(id) {
         Some(hs) => {
             st.gw.close_session(&hs.session);
