@@ -19,7 +19,6 @@ use vmcp_config::WebSocketFront;
 
 use crate::dispatch;
 use crate::gateway::Gateway;
-use crate::policy::Caller;
 
 pub async fn serve(
     gw: Arc<Gateway>,
@@ -29,8 +28,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!("WebSocket front on ws://{local}/");
-    let app =
-        Router::new().route("/", any(upgrade)).route("/{*rest}", any(upgrade)).with_state((gw, cfg, local));
+    let app = Router::new()
+        .route("/", any(upgrade))
+        .route("/{*rest}", any(upgrade))
+        .layer(axum::middleware::from_fn_with_state(gw.clone(), super::http::auth::layer))
+        .with_state((gw, cfg, local));
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await
@@ -57,13 +59,17 @@ async fn upgrade(
         }
     }
     let max = gw.cfg.max_message_size;
-    ws.protocols(["mcp"]).max_message_size(max).on_upgrade(move |socket| session(gw, peer, socket))
+    ws.protocols(["mcp"]).max_message_size(max).on_upgrade({
+        // Taken now: the session runs in a task of its own, outside the auth layer's scope.
+        let caller = super::http::auth::caller(peer);
+        move |socket| super::http::auth::with_caller(caller, session(gw, peer, socket))
+    })
 }
 
 async fn session(gw: Arc<Gateway>, peer: SocketAddr, socket: WebSocket) {
     let (mut sink, mut frames) = socket.split();
     let (tx, mut rx) = mpsc::channel::<String>(1024);
-    let session = gw.open_session(Caller::network(peer), tx);
+    let session = gw.open_session(super::http::auth::caller(peer), tx);
     let writer = tokio::spawn(async move {
         while let Some(line) = rx.recv().await {
             if sink.send(WsMessage::Text(line.into())).await.is_err() {
