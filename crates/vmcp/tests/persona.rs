@@ -521,3 +521,57 @@ fn isolation_over_legacy_sse() {
     let base = format!("http://{}", server.http.as_deref().unwrap());
     check_isolation(&mut Sse::connect(&base, &key));
 }
+
+/// MRTR (2026-07-28): a retry that carries `inputResponses` and `requestState` is a new request
+/// and passes the policy like any other: aimed at a forbidden server it gets 3002, and a tool
+/// denied since the first round gets 3003, even with the backend's genuine state.
+#[test]
+fn an_mrtr_retry_passes_the_policy_again() {
+    let home = Home::new()
+        .server(json!({ "id": "server2", "command": FIXTURE, "args": ["--name", "server2", "--era", "modern"], "prefix": "" }))
+        .fixture("server1", &["--era", "modern"]);
+    home.write_servers();
+    assert!(home.vmcp(&["persona", "create", "limited"]).status.success());
+    assert!(home.vmcp(&["persona", "limited", "enable", "server1"]).status.success());
+    let mut gw = Gateway::spawn(home.path(), &["start", "--persona", "limited"]);
+    let modern = |extra: Value| {
+        let mut p = extra;
+        p["_meta"] = json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": { "sampling": {} },
+            "io.modelcontextprotocol/clientInfo": { "name": "test", "version": "1" } });
+        p
+    };
+    let first =
+        gw.ok("tools/call", modern(json!({ "name": "server1__sample", "arguments": { "prompt": "hi" } })));
+    assert_eq!(first["resultType"], "input_required", "{first}");
+    let (key, _) = first["inputRequests"].as_object().unwrap().iter().next().unwrap();
+    let answer = json!({ key.as_str(): { "role": "assistant", "content": { "type": "text", "text": "ok" }, "model": "m" } });
+    let retry = |name: &str| {
+        let mut r = modern(
+            json!({ "name": name, "arguments": { "prompt": "hi" }, "inputResponses": answer.clone() }),
+        );
+        if let Some(state) = first.get("requestState") {
+            r["requestState"] = state.clone();
+        }
+        r
+    };
+    let r = gw.call("tools/call", retry("sample"));
+    assert_eq!(error_code(&r), Some(3002), "a retry aimed at server2's tool: {r}");
+
+    assert!(home.vmcp(&["persona", "limited", "deny", "server1:sample"]).status.success());
+    let deadline = std::time::Instant::now() + WAIT;
+    let r = loop {
+        let r = gw.call("tools/call", retry("server1__sample"));
+        if error_code(&r).is_some() || std::time::Instant::now() > deadline {
+            break r;
+        }
+    };
+    assert_eq!(error_code(&r), Some(3003), "a retry of a tool denied since the first round: {r}");
+    let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"reason\":\"not_permitted\"") && l.contains("\"name\":\"sample\"")),
+        "{audit}"
+    );
+}
