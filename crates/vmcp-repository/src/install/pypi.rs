@@ -1,5 +1,6 @@
-//! PyPI installs: a virtualenv per version (`uv` when on PATH, else `python3 -m venv` + pip),
-//! wheels only unless the package declares `build: true`. Launched as
+//! PyPI installs: a virtualenv per version (`uv` when on PATH, else `python3 -m venv` + pip:
+//! the system pip with `--python` into a venv made without pip when it can, else the venv's
+//! own pip), wheels only unless the package declares `build: true`. Launched as
 //! `DIR/venv/bin/python DIR/venv/bin/SCRIPT`, which works after the staging directory is renamed
 //! (the script's own shebang would still name the staging path).
 
@@ -56,11 +57,26 @@ fn populate(m: &PypiMethod, b: &Build<'_>, venv: &Path, requirement: &str) -> Re
         let base = which("python3").ok_or_else(|| {
             RepoError::usage("neither `uv` nor `python3` is on PATH; install Python 3 to use PyPI packages")
         })?;
-        let mut create = Command::new(base);
-        create.args(["-m", "venv"]).arg(venv);
+        // The system pip (22.3+ has `--python`) installs into a venv made without pip: seconds
+        // faster than seeding the venv with its own pip, and needs no `ensurepip`.
+        let outer_pip = has_pip_python_option(&base);
+        let mut create = Command::new(&base);
+        create.args(["-m", "venv"]);
+        if outer_pip {
+            create.arg("--without-pip");
+        }
+        create.arg(venv);
         run("python3 -m venv", create, b.log, b.progress)?;
-        let mut pip = Command::new(&python);
-        pip.args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet"]);
+        let mut pip = if outer_pip {
+            let mut pip = Command::new(&base);
+            pip.args(["-m", "pip", "--python"]).arg(&python);
+            pip
+        } else {
+            let mut pip = Command::new(&python);
+            pip.args(["-m", "pip"]);
+            pip
+        };
+        pip.args(["install", "--disable-pip-version-check", "--no-input", "--quiet"]);
         if !m.build {
             pip.arg("--only-binary=:all:");
         }
@@ -68,6 +84,28 @@ fn populate(m: &PypiMethod, b: &Build<'_>, venv: &Path, requirement: &str) -> Re
         run(&format!("pip install {requirement}"), pip, b.log, b.progress)?;
     }
     Ok(())
+}
+
+/// True when `python -m pip` exists and is 22.3 or newer (the first with `--python`).
+fn has_pip_python_option(python: &Path) -> bool {
+    let Ok(out) = Command::new(python)
+        .args(["-m", "pip", "--version", "--disable-pip-version-check"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+    else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status.success() && text.strip_prefix("pip ").is_some_and(pip_has_python_option)
+}
+
+/// `23.2.1 from ...` -> true; `22.2.2 ...` -> false.
+fn pip_has_python_option(version_line: &str) -> bool {
+    let version = version_line.split_whitespace().next().unwrap_or("");
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (22, 3)
 }
 
 /// The venv's console scripts, for an error message.
@@ -85,4 +123,21 @@ fn scripts(bin: &Path) -> String {
         .collect();
     names.sort();
     if names.is_empty() { "nothing".into() } else { names.join(", ") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pip_has_python_option;
+
+    #[test]
+    fn pip_python_option_from_22_3() {
+        for (line, want) in [
+            ("23.2.1 from /x (python 3.11)", true),
+            ("22.3 from /x", true),
+            ("22.2.2 from /x", false),
+            ("", false),
+        ] {
+            assert_eq!(pip_has_python_option(line), want, "{line}");
+        }
+    }
 }
