@@ -264,6 +264,7 @@ fn bad_input_gets_a_clear_error_and_leaves_nothing() {
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("2 packages (2 new, 0 updated, 0 removed, 4 invalid")
     );
+    assert!(stderr.starts_with("syncing local (local)..."), "no sync progress: {stderr}");
     for skipped in ["broken", "injector", "shapeless"] {
         assert!(stderr.contains(&format!("skipped {skipped}")), "{skipped}: {stderr}");
     }

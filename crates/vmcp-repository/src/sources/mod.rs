@@ -255,7 +255,10 @@ pub fn sync(home: &Home, cfg: &RepoConfig, progress: &Progress) -> Result<SyncRe
     let fetch = match cfg.kind {
         SourceKind::Git => git::fetch(cfg, &dir, previous.as_ref(), progress),
         SourceKind::Http => http_index::fetch(cfg, &net, previous.as_ref(), progress),
-        SourceKind::Local => local::fetch(cfg),
+        SourceKind::Local => {
+            let _bar = progress.count(&format!("syncing {} (local)", cfg.name), None);
+            local::fetch(cfg)
+        }
         SourceKind::Registry => registry_api::fetch(cfg, &net, previous.as_ref(), progress),
         SourceKind::Builtin => unreachable!("handled above"),
     }?;
