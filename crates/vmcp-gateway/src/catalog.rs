@@ -111,6 +111,8 @@ pub struct Catalog {
     tools: Names,
     prompts: Names,
     resources: HashMap<String, usize>,
+    /// The other servers that list a resource some earlier server lists too, in file order.
+    more_owners: HashMap<String, Vec<usize>>,
     templates: Vec<(usize, UriTemplate)>,
     /// URI scheme -> the one server whose resources use it (`None` when several do).
     schemes: HashMap<String, Option<usize>>,
@@ -119,6 +121,7 @@ pub struct Catalog {
 impl Catalog {
     pub fn build(entries: &[Entry<'_>]) -> Self {
         let mut resources: HashMap<String, usize> = HashMap::new();
+        let mut more_owners: HashMap<String, Vec<usize>> = HashMap::new();
         let mut schemes: HashMap<String, Option<usize>> = HashMap::new();
         let mut templates = Vec::new();
         for (s, e) in entries.iter().enumerate() {
@@ -126,9 +129,10 @@ impl Catalog {
                 if let Some(&prev) = resources.get(uri) {
                     let first: &str = entries[prev].id;
                     tracing::warn!(
-                        "resource `{uri}` is offered by `{first}` and `{}`; routed to `{first}`",
+                        "resource `{uri}` is offered by `{first}` and `{}`; routed to the first the caller may use",
                         e.id
                     );
+                    more_owners.entry(uri.clone()).or_default().push(s);
                 } else {
                     resources.insert(uri.clone(), s);
                 }
@@ -157,6 +161,7 @@ impl Catalog {
             tools: Names::build(entries, |i| &i.tools),
             prompts: Names::build(entries, |i| &i.prompts),
             resources,
+            more_owners,
             templates,
             schemes,
         }
@@ -195,16 +200,29 @@ impl Catalog {
         }
     }
 
-    /// The server that owns `uri`: a listed resource, else the most specific matching template,
-    /// else the only server whose resources use the URI's scheme.
+    /// The server that owns `uri`: a server that lists it, else the most specific matching
+    /// template, else the only server whose resources use the URI's scheme.
     pub fn resource_owner(&self, uri: &str) -> Option<usize> {
-        if let Some(s) = self.resources.get(uri) {
-            return Some(*s);
+        self.resource_owner_for(uri, |_| true)
+    }
+
+    /// Like [`Catalog::resource_owner`], for a caller who may use only some servers: the first
+    /// candidate (in that order) for which `may_use` holds, else the first candidate (whose
+    /// refusal the caller then gets). So a URI that two servers serve reaches the one the
+    /// caller's persona allows.
+    pub fn resource_owner_for(&self, uri: &str, may_use: impl Fn(usize) -> bool) -> Option<usize> {
+        let listed = self.resources.get(uri).copied().into_iter();
+        let listed = listed.chain(self.more_owners.get(uri).into_iter().flatten().copied());
+        let templated = self.templates.iter().filter(|(_, t)| t.matches(uri)).map(|(s, _)| *s);
+        let by_scheme = scheme(uri).and_then(|sc| self.schemes.get(sc).copied().flatten());
+        let mut first = None;
+        for s in listed.chain(templated).chain(by_scheme) {
+            if may_use(s) {
+                return Some(s);
+            }
+            first.get_or_insert(s);
         }
-        if let Some((s, _)) = self.templates.iter().find(|(_, t)| t.matches(uri)) {
-            return Some(*s);
-        }
-        scheme(uri).and_then(|sc| self.schemes.get(sc).copied().flatten())
+        first
     }
 }
 
@@ -266,5 +284,31 @@ mod tests {
             Entry { id: "b", naming: &nb, items: &i },
         ]);
         assert_eq!(cat.tool("echo"), Err(Miss::Ambiguous(vec!["a__echo".into(), "b__echo".into()])));
+    }
+
+    #[test]
+    fn a_shared_resource_resolves_to_the_first_server_the_caller_may_use() {
+        let (na, nb, nc) = (Naming::Bare, Naming::Bare, Naming::Bare);
+        let shared = items(&[], &["f://x"], &["f://items/{id}"]);
+        let c = items(&[], &["f://x"], &[]);
+        let cat = Catalog::build(&[
+            Entry { id: "a", naming: &na, items: &shared },
+            Entry { id: "b", naming: &nb, items: &shared },
+            Entry { id: "c", naming: &nc, items: &c },
+        ]);
+        // (uri, servers the caller may use, owner)
+        let cases: [(&str, &[usize], Option<usize>); 7] = [
+            ("f://x", &[0, 1, 2], Some(0)),
+            ("f://x", &[1], Some(1)),
+            ("f://x", &[2], Some(2)),
+            ("f://x", &[], Some(0)),
+            ("f://items/7", &[1, 2], Some(1)),
+            ("f://items/7", &[2], Some(0)),
+            ("g://nothing", &[0], None),
+        ];
+        for (uri, may, want) in cases {
+            assert_eq!(cat.resource_owner_for(uri, |s| may.contains(&s)), want, "{uri} {may:?}");
+        }
+        assert_eq!(cat.resource_owner("f://x"), Some(0));
     }
 }

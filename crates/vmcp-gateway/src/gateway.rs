@@ -210,7 +210,7 @@ impl Gateway {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&session.id);
         let mounts = self.mounts();
         for uri in session.subscriptions() {
-            if let Some(s) = mounts.catalog.resource_owner(&uri) {
+            if let Ok(s) = crate::route::resource_owner(&mounts, session, &uri) {
                 crate::subscriptions::release(self, &mounts.servers[s], &uri);
             }
         }

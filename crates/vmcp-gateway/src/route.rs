@@ -182,7 +182,7 @@ pub(crate) fn resolve<'a>(
         }
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             let uri = str_at(p, &["uri"]).ok_or_else(|| invalid(format!("{method} needs a `uri`")))?;
-            let s = mounts.catalog.resource_owner(&uri).ok_or_else(|| resource_not_found(&uri))?;
+            let s = resource_owner(&mounts, session, &uri)?;
             (s, Kind::Resource, uri, None)
         }
         "completion/complete" => {
@@ -200,7 +200,7 @@ pub(crate) fn resolve<'a>(
                 "ref/resource" => {
                     let uri = str_at(p, &["ref", "uri"])
                         .ok_or_else(|| invalid("ref/resource needs a `uri`".into()))?;
-                    let s = mounts.catalog.resource_owner(&uri).ok_or_else(|| resource_not_found(&uri))?;
+                    let s = resource_owner(&mounts, session, &uri)?;
                     (s, Kind::Resource, uri, None)
                 }
                 other => return Err(invalid(format!("unknown completion ref type `{other}`"))),
@@ -252,6 +252,20 @@ fn only_visible(mounts: &crate::gateway::Mounts, session: &Session, kind: Kind, 
         })
         .collect::<Vec<_>>();
     if visible.len() > 1 { Miss::Ambiguous(visible) } else { Miss::Unknown }
+}
+
+/// The server that serves `uri` to this caller: of the servers that could, the first the
+/// caller may use (see `Catalog::resource_owner_for`).
+pub(crate) fn resource_owner(
+    mounts: &crate::gateway::Mounts,
+    session: &Session,
+    uri: &str,
+) -> Result<usize, RpcError> {
+    let may_use = |s: usize| {
+        let server = &mounts.servers[s].spec.id;
+        Policy::visible(&session.caller, Subject { server, kind: Kind::Resource, name: uri })
+    };
+    mounts.catalog.resource_owner_for(uri, may_use).ok_or_else(|| resource_not_found(uri))
 }
 
 fn resource_not_found(uri: &str) -> RpcError {

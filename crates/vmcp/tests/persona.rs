@@ -201,14 +201,20 @@ impl Front for Sse {
     }
 }
 
-/// Two fixture servers: `server2` first and with bare names (so bare names, resource URIs and
-/// templates resolve to it), `server1` prefixed. Persona `limited` may use `server1` only.
+/// Two fixture servers: `server2` first and with bare names (so bare names resolve to it),
+/// `server1` prefixed. Persona `limited` may use `server1` only. Both fixtures serve the same
+/// resource URIs, and a URI goes to the first server the caller may use; so that resource
+/// routes can only mean `server2`, `limited` is also denied `server1`'s resources.
 fn two_servers() -> Home {
     let home = Home::new()
         .server(json!({ "id": "server2", "command": FIXTURE, "args": ["--name", "server2"], "prefix": "" }))
         .fixture("server1", &[]);
     home.write_servers();
-    for args in [&["persona", "create", "limited"][..], &["persona", "limited", "enable", "server1"]] {
+    for args in [
+        &["persona", "create", "limited"][..],
+        &["persona", "limited", "enable", "server1"],
+        &["persona", "limited", "deny", "--kind", "resource", "server1:fixture://*"],
+    ] {
         let out = home.vmcp(args);
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -574,4 +580,31 @@ fn an_mrtr_retry_passes_the_policy_again() {
             .any(|l| l.contains("\"reason\":\"not_permitted\"") && l.contains("\"name\":\"sample\"")),
         "{audit}"
     );
+}
+
+/// A URI that two servers serve goes to the first one the caller may use: before, it went to
+/// the first mounted one, and a persona allowed only the second got 3002 for a resource it may
+/// read.
+#[test]
+fn a_resource_two_servers_serve_is_read_from_the_one_the_persona_may_use() {
+    let home = two_servers();
+    for args in [&["persona", "create", "reader"][..], &["persona", "reader", "enable", "server1"]] {
+        assert!(home.vmcp(args).status.success());
+    }
+    let mut gw = Gateway::spawn(home.path(), &["start", "--persona", "reader"]);
+    gw.initialize(json!({}));
+    let r = gw.ok("resources/read", json!({ "uri": "fixture://static/hello" }));
+    assert!(r.to_string().contains("Hello from the fixture"), "{r}");
+    let r = gw.ok("resources/read", json!({ "uri": "fixture://items/7" }));
+    assert!(r.to_string().contains("item 7"), "by template: {r}");
+    gw.ok("resources/subscribe", json!({ "uri": "fixture://static/hello" }));
+    // Once server1 denies it, nothing else may serve it to `reader`: the refusal names the first.
+    assert!(
+        home.vmcp(&["persona", "reader", "deny", "--kind", "resource", "server1:fixture://*"])
+            .status
+            .success()
+    );
+    gw.notification("notifications/resources/list_changed");
+    let r = gw.call("resources/read", json!({ "uri": "fixture://static/hello" }));
+    assert_eq!(error_code(&r), Some(3002), "{r}");
 }
