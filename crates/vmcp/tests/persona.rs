@@ -201,6 +201,61 @@ impl Front for Sse {
     }
 }
 
+/// The WebSocket front: the key goes with the upgrade, then JSON-RPC messages as text frames.
+struct Ws {
+    socket: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+    next: u64,
+}
+
+impl Ws {
+    /// The upgrade's answer: the socket, or the HTTP status it was refused with.
+    fn try_connect(addr: &str, key: Option<&str>) -> Result<Self, u16> {
+        let mut req = tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{addr}/"))
+            .expect("ws request");
+        req.headers_mut().insert("Sec-WebSocket-Protocol", "mcp".parse().unwrap());
+        if let Some(key) = key {
+            req.headers_mut().insert("Authorization", format!("Bearer {key}").parse().unwrap());
+        }
+        match tungstenite::connect(req) {
+            Ok((socket, _)) => Ok(Self { socket, next: 0 }),
+            Err(tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+            Err(e) => panic!("websocket: {e}"),
+        }
+    }
+
+    fn connect(addr: &str, key: &str) -> Self {
+        let mut ws = Self::try_connect(addr, Some(key)).expect("upgrade with a valid key");
+        let init = ws.call(
+            "initialize",
+            json!({ "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } }),
+        );
+        assert!(init.get("result").is_some(), "{init}");
+        let note = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+        ws.socket.send(tungstenite::Message::text(note.to_string())).unwrap();
+        ws
+    }
+}
+
+impl Front for Ws {
+    fn name(&self) -> &'static str {
+        "websocket"
+    }
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = json!(self.next);
+        let msg = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        self.socket.send(tungstenite::Message::text(msg.to_string())).unwrap();
+        loop {
+            if let tungstenite::Message::Text(t) = self.socket.read().expect("websocket read") {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v.get("id") == Some(&id) && v.get("method").is_none() {
+                    return v;
+                }
+            }
+        }
+    }
+}
+
 /// Two fixture servers: `server2` first and with bare names (so bare names resolve to it),
 /// `server1` prefixed. Persona `limited` may use `server1` only. Both fixtures serve the same
 /// resource URIs, and a URI goes to the first server the caller may use; so that resource
@@ -607,4 +662,16 @@ fn a_resource_two_servers_serve_is_read_from_the_one_the_persona_may_use() {
     gw.notification("notifications/resources/list_changed");
     let r = gw.call("resources/read", json!({ "uri": "fixture://static/hello" }));
     assert_eq!(error_code(&r), Some(3002), "{r}");
+}
+
+#[test]
+fn isolation_over_websocket() {
+    let home = two_servers();
+    let key = new_key(&home, "limited");
+    let server = Server::start(home.path(), &["--ws", "127.0.0.1:0", "--api-keys"]);
+    let addr = server.ws.clone().unwrap();
+    for (what, bad) in [("no key", None), ("a wrong key", Some(format!("vmcp_{}", "B".repeat(43))))] {
+        assert_eq!(Ws::try_connect(&addr, bad.as_deref()).err(), Some(401), "an upgrade with {what}");
+    }
+    check_isolation(&mut Ws::connect(&addr, &key));
 }
