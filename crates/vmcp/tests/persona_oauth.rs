@@ -1,0 +1,206 @@
+//! OAuth 2.1 resource-server mode end to end: JWTs signed with the fixed test keys
+//! (`crates/vmcp-persona/tests/keys`), the issuer's JWKS served from 127.0.0.1 by the test, and
+//! the real gateway checking signature, issuer, audience and expiry, mapping the
+//! `vmcp_persona` claim to a persona, and never writing a token anywhere.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use support::*;
+
+const ISSUER: &str = "https://issuer.test";
+const AUDIENCE: &str = "vmcp-test";
+
+fn key(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/../vmcp-persona/tests/keys/{name}.pem", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn encoding_key(name: &str) -> (EncodingKey, Algorithm) {
+    let pem = key(name);
+    if name.starts_with("ec") {
+        (EncodingKey::from_ec_pem(&pem).unwrap(), Algorithm::ES256)
+    } else {
+        (EncodingKey::from_rsa_pem(&pem).unwrap(), Algorithm::RS256)
+    }
+}
+
+/// The issuer's public keys: `rsa1` as `k1`, `ec1` as `e1` (`rsa2` is not the issuer's).
+fn jwks() -> String {
+    let keys = [("rsa1", "k1"), ("ec1", "e1")]
+        .into_iter()
+        .map(|(name, kid)| {
+            let (k, alg) = encoding_key(name);
+            let mut jwk = Jwk::from_encoding_key(&k, alg).unwrap();
+            jwk.common.key_id = Some(kid.into());
+            jwk
+        })
+        .collect();
+    serde_json::to_string(&JwkSet { keys }).unwrap()
+}
+
+/// Serve `body` to every GET on a loopback port (the issuer's JWKS endpoint); the thread ends
+/// with the test process.
+fn serve_jwks(body: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}/jwks.json")
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// A token signed with key `signer` but naming `kid`, with `claims` over sensible defaults.
+fn token(signer: &str, kid: &str, claims: Value) -> String {
+    let (k, alg) = encoding_key(signer);
+    let mut all = json!({ "iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "exp": now() + 600,
+        "iat": now(), "vmcp_persona": "limited" });
+    for (name, v) in claims.as_object().unwrap() {
+        all[name] = v.clone();
+    }
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(&header, &all, &k).unwrap()
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+/// POST one JSON-RPC message: (status, WWW-Authenticate, session id, body).
+fn post(
+    url: &str,
+    bearer: &str,
+    session: Option<&str>,
+    body: &Value,
+) -> (u16, String, Option<String>, String) {
+    let mut req = agent()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .header("Authorization", format!("Bearer {bearer}"));
+    if let Some(s) = session {
+        req = req.header("Mcp-Session-Id", s);
+    }
+    let mut resp = req.send(body.to_string()).expect("POST");
+    let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (challenge, sid) = (header("www-authenticate").unwrap_or_default(), header("mcp-session-id"));
+    let status = resp.status().as_u16();
+    (status, challenge, sid, resp.body_mut().read_to_string().unwrap_or_default())
+}
+
+fn initialize() -> Value {
+    json!({ "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": { "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } } })
+}
+
+fn tools_call(id: u64, name: &str) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": { "name": name, "arguments": { "text": "via jwt" } } })
+}
+
+#[test]
+fn oauth_tokens_map_to_personas_and_bad_ones_get_401_with_resource_metadata() {
+    let home = Home::new()
+        .server(json!({ "id": "server2", "command": FIXTURE, "args": ["--name", "server2"], "prefix": "" }))
+        .fixture("server1", &[]);
+    home.write_servers();
+    for args in [&["persona", "create", "limited"][..], &["persona", "limited", "enable", "server1"]] {
+        assert!(home.vmcp(args).status.success());
+    }
+    let jwks_url = serve_jwks(jwks());
+    let server = Server::start(
+        home.path(),
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--oauth-issuer",
+            ISSUER,
+            "--oauth-jwks-url",
+            &jwks_url,
+            "--oauth-audience",
+            AUDIENCE,
+        ],
+    );
+    let (url, origin) = (server.url(), format!("http://{}", server.http.as_deref().unwrap()));
+
+    // The protected resource metadata (RFC 9728) names the issuer.
+    let mut meta = agent().get(format!("{origin}/.well-known/oauth-protected-resource")).call().unwrap();
+    assert_eq!(meta.status().as_u16(), 200);
+    let meta: Value = serde_json::from_str(&meta.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(meta["authorization_servers"], json!([ISSUER]), "{meta}");
+    assert_eq!(meta["resource"], format!("{origin}/mcp"), "{meta}");
+
+    // Valid tokens (RSA and EC) act as the persona their claim names.
+    let good = token("rsa1", "k1", json!({}));
+    let good_ec = token("ec1", "e1", json!({ "sub": "bob" }));
+    for (what, jwt) in [("RS256", &good), ("ES256", &good_ec)] {
+        let (status, _, sid, body) = post(&url, jwt, None, &initialize());
+        assert_eq!(status, 200, "{what}: {body}");
+        let sid = sid.expect("a session");
+        let (_, _, _, ok) = post(&url, jwt, Some(&sid), &tools_call(1, "server1__echo"));
+        assert!(ok.contains("via jwt"), "{what}: server1 works: {ok}");
+        let (_, _, _, refused) = post(&url, jwt, Some(&sid), &tools_call(2, "echo"));
+        assert!(refused.contains("\"code\":3002"), "{what}: server2 is not limited's: {refused}");
+    }
+
+    // Bad tokens: 401, `WWW-Authenticate: Bearer` with the error and where the metadata is.
+    let expired = token("rsa1", "k1", json!({ "exp": now() - 3600, "iat": now() - 7200 }));
+    let forged = token("rsa2", "k1", json!({}));
+    let wrong_audience = token("rsa1", "k1", json!({ "aud": "another-api" }));
+    let wrong_issuer = token("rsa1", "k1", json!({ "iss": "https://evil.test" }));
+    let unknown_persona = token("rsa1", "k1", json!({ "vmcp_persona": "nobody" }));
+    let cases = [
+        ("expired", &expired, "jwt_expired"),
+        ("wrongly signed", &forged, "jwt_bad_signature"),
+        ("wrong audience", &wrong_audience, "jwt_wrong_audience"),
+        ("wrong issuer", &wrong_issuer, "jwt_wrong_issuer"),
+    ];
+    let metadata = format!("resource_metadata=\"{origin}/.well-known/oauth-protected-resource\"");
+    for (what, jwt, _) in &cases {
+        let (status, challenge, sid, body) = post(&url, jwt, None, &initialize());
+        assert_eq!(status, 401, "{what}: {body}");
+        assert!(sid.is_none());
+        assert!(challenge.starts_with("Bearer "), "{what}: {challenge}");
+        assert!(challenge.contains("error=\"invalid_token\""), "{what}: {challenge}");
+        assert!(challenge.contains(&metadata), "{what}: {challenge}");
+    }
+    // A valid token for a persona that does not exist reaches nothing (fail closed).
+    let (status, _, sid, body) = post(&url, &unknown_persona, None, &initialize());
+    assert_eq!(status, 200, "{body}");
+    let (_, _, _, r) = post(&url, &unknown_persona, sid.as_deref(), &tools_call(3, "server1__echo"));
+    assert!(r.contains("\"code\":3002"), "an unknown persona: {r}");
+
+    let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
+    for (what, _, reason) in &cases {
+        assert!(audit.contains(reason), "{what} is audited as {reason}: {audit}");
+    }
+    assert!(audit.contains("jwt:alice"), "denials name the JWT's subject: {audit}");
+    let log = server.stderr();
+    for jwt in [&good, &good_ec, &expired, &forged, &wrong_audience, &wrong_issuer, &unknown_persona] {
+        // The signature part alone is enough to give a token away.
+        let signature = jwt.rsplit('.').next().unwrap();
+        assert!(!log.contains(signature), "a token in the gateway log");
+        assert!(!audit.contains(signature), "a token in the audit log");
+    }
+}
