@@ -22,19 +22,24 @@ struct World {
     tmp: tempfile::TempDir,
     files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     slow: Arc<AtomicBool>,
+    /// While set, npm tarball requests get no answer.
+    hold: Arc<AtomicBool>,
     server: HttpFixture,
 }
 
 impl World {
     fn new() -> Self {
         let files: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
-        let slow = Arc::new(AtomicBool::new(false));
-        let (f, s) = (files.clone(), slow.clone());
+        let (slow, hold) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let (f, s, h) = (files.clone(), slow.clone(), hold.clone());
         let server = HttpFixture::start(move |req| {
             let key = match req.query.get("cursor") {
                 Some(c) => format!("{}?cursor={c}", req.path),
                 None => req.path.clone(),
             };
+            while h.load(Ordering::SeqCst) && req.path.ends_with(".tgz") {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let Some(body) = f.lock().unwrap().get(&key).cloned() else { return Resp::status(404) };
             let mut r = Resp::ok(body);
             if s.load(Ordering::SeqCst) && req.path.starts_with("/dl/") {
@@ -42,7 +47,7 @@ impl World {
             }
             r
         });
-        Self { tmp: tempfile::tempdir().unwrap(), files, slow, server }
+        Self { tmp: tempfile::tempdir().unwrap(), files, slow, hold, server }
     }
 
     fn home(&self) -> PathBuf {
@@ -541,4 +546,63 @@ fn a_registry_api_source_installs_from_npm_without_running_package_scripts() {
     assert!(w.entry("weather").is_none());
     assert!(!w.home().join("installed/servers/io.github.acme+weather").exists());
     assert!(!mark.exists(), "the package's postinstall script ran");
+}
+
+/// Processes whose environment mentions `needle` (npm rewrites its command line, so look at
+/// what the test gave it: the npm cache under the test's own directory).
+fn processes_mentioning(needle: &str, except: u32) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()).is_some_and(|pid| pid != except)
+        })
+        .filter_map(|e| std::fs::read(e.path().join("environ")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(needle))
+        .collect()
+}
+
+/// Poll `f` until it holds, for at most 30 s.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `kill -9` of vmcp in the middle of `npm install`: npm dies with it, nothing changed, and
+/// the same command then succeeds.
+#[test]
+fn an_install_killed_during_npm_install_takes_npm_with_it_and_a_rerun_succeeds() {
+    let w = World::new();
+    let mark = w.tmp.path().join("postinstall-ran");
+    publish_npm(&w, &["1.0.0"], &mark);
+    serve_registry(&w, &["1.0.0"]);
+    w.ok(&["repo", "add", &w.server.base, "--name", "official", "--type", "registry"]);
+    let before = w.state();
+    let npm_cache = format!("npm_config_cache={}", w.tmp.path().join("npm-cache").display());
+
+    w.hold.store(true, Ordering::SeqCst);
+    let mut vmcp = w
+        .command(&["install", "io.github.acme/weather"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let tarball = "/npm/weather-mcp/-/weather-mcp-1.0.0.tgz";
+    eventually("npm downloading the tarball", || w.server.requests(tarball) > 0);
+    assert!(!processes_mentioning(&npm_cache, vmcp.id()).is_empty(), "npm is not running");
+    vmcp.kill().unwrap();
+    vmcp.wait().unwrap();
+    eventually("npm to die with vmcp", || processes_mentioning(&npm_cache, 0).is_empty());
+    w.hold.store(false, Ordering::SeqCst);
+
+    assert_eq!(w.state(), before, "a killed install changed servers.json or lock.json");
+    assert!(!w.home().join("installed/servers/io.github.acme+weather").exists());
+    assert!(
+        w.ok(&["install", "io.github.acme/weather"]).contains("installed io.github.acme/weather 1.0.0 (npm)")
+    );
+    assert_eq!(w.run_server("weather"), "weather-1.0.0");
 }

@@ -1,5 +1,6 @@
 //! Running install tools (npm, pip, uv, cargo) without a shell: argv only, stdin closed,
-//! output captured to the install log, and the log's tail in the error when a step fails.
+//! output captured to the install log, the log's tail in the error when a step fails, and the
+//! tool killed when vmcp dies.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub fn run(step: &str, mut cmd: Command, log: &Path, progress: &Progress) -> Res
     let _ = writeln!(file, "$ {}", describe(&cmd));
     let out = file.try_clone().at(log)?;
     let err = file.try_clone().at(log)?;
+    die_with_parent(&mut cmd);
     let spinner = progress.spinner(step);
     let status =
         cmd.stdin(Stdio::null()).stdout(Stdio::from(out)).stderr(Stdio::from(err)).status().map_err(|e| {
@@ -50,6 +52,31 @@ pub fn run(step: &str, mut cmd: Command, log: &Path, progress: &Progress) -> Res
         ),
         log: Some(log.to_owned()),
     })
+}
+
+/// A `kill -9` of vmcp takes the install tool with it (`PR_SET_PDEATHSIG`), so an interrupted
+/// install leaves no npm or pip writing into a staging directory the next run deletes.
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) run between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // vmcp may have died between fork and prctl.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 /// The program and arguments, for the log (never environment values).
