@@ -606,3 +606,34 @@ fn an_install_killed_during_npm_install_takes_npm_with_it_and_a_rerun_succeeds()
     );
     assert_eq!(w.run_server("weather"), "weather-1.0.0");
 }
+
+/// `NAME@REQ` resolves a semver requirement; `--repo` picks the repository when several carry
+/// the package (otherwise the first one listed wins).
+#[test]
+fn install_resolves_a_version_requirement_and_honours_repo() {
+    let w = World::new();
+    let (a, b) = (w.src().join("a"), w.src().join("b"));
+    w.publish(&a, "echo", &["2.0.0", "1.1.0", "1.0.0"], script_for("echo"));
+    w.publish(&b, "echo", &["3.0.0"], script_for("echo"));
+    w.ok(&["repo", "add", a.to_str().unwrap(), "--name", "a"]);
+    w.ok(&["repo", "add", b.to_str().unwrap(), "--name", "b"]);
+    assert!(w.ok(&["info", "echo"]).contains("also in:    b"));
+
+    assert!(w.ok(&["install", "echo@^1", "--yes"]).contains("installed echo 1.1.0"));
+    assert_eq!(w.run_server("echo"), "echo-1.1.0");
+    w.ok(&["uninstall", "echo"]);
+    assert!(w.ok(&["install", "echo", "--repo", "b", "--yes"]).contains("installed echo 3.0.0"));
+    assert_eq!(w.entry("echo").unwrap()["source"]["repository"], "b");
+    assert_eq!(w.run_server("echo"), "echo-3.0.0");
+    let lock: Value = serde_json::from_str(&w.state().1).unwrap();
+    let installed = &lock["packages"]["echo"]["installs"]["3.0.0"];
+    assert_eq!((installed["repository"].as_str(), installed["method"].as_str()), (Some("b"), Some("binary")));
+    let body = script("echo-3.0.0");
+    assert_eq!(installed["checksum"], format!("sha256:{}", sha256_hex(&body)));
+    assert!(installed["installed_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{installed}");
+    let before = w.state();
+    let err = w.fails(&["install", "echo", "--repo", "c"], 64);
+    assert!(err.contains("`c`"), "{err}");
+    assert!(w.fails(&["install", "echo@^9"], 64).contains("available"));
+    assert_eq!(w.state(), before);
+}
