@@ -226,10 +226,9 @@ fn sources_search_info_install_update_rollback_uninstall() {
 
     w.ok(&["install", "webby"]);
     assert_eq!(w.entry("webby").unwrap()["url"], "https://webby.example/mcp");
-    let personas = w.home().join("config/personas");
-    std::fs::create_dir_all(&personas).unwrap();
-    let dev = json!({"version": 1, "name": "dev", "enabled_servers": ["echo"], "rules": {}});
-    std::fs::write(personas.join("persona-dev.json"), dev.to_string()).unwrap();
+    // A persona made with the persona CLI reaches the server: uninstall warns.
+    w.ok(&["persona", "create", "dev"]);
+    w.ok(&["persona", "dev", "enable", "echo"]);
     let out = w.vmcp(&["uninstall", "echo"]);
     assert!(
         out.status.success() && String::from_utf8_lossy(&out.stdout).contains("uninstalled echo"),
