@@ -19,8 +19,9 @@ use crate::workload::Workload;
 
 const VERSION: &str = "2025-11-25";
 
-/// A keep-alive HTTP client for one path (direct or through vMCP).
-pub fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+/// A keep-alive HTTP client: each session has its own, so it holds exactly one connection (one
+/// request in flight at a time), like an independent MCP client would.
+fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .http1_only()
@@ -40,23 +41,26 @@ pub enum HttpError {
     Transport(#[from] reqwest::Error),
     #[error("no answer to request {0} in the reply")]
     NoAnswer(u64),
+    #[error("cannot build an HTTP client: {0}")]
+    Client(String),
 }
 
-/// One legacy session on an MCP endpoint.
+/// One legacy session on an MCP endpoint, with its own keep-alive connection.
 pub struct Session<'a> {
-    client: &'a reqwest::Client,
+    client: reqwest::Client,
     url: &'a str,
     id: String,
 }
 
 impl<'a> Session<'a> {
     /// `initialize` (legacy), then `notifications/initialized`.
-    pub async fn open(client: &'a reqwest::Client, url: &'a str) -> Result<Self, HttpError> {
+    pub async fn open(url: &'a str, timeout: Duration) -> Result<Self, HttpError> {
+        let client = client(timeout).map_err(|e| HttpError::Client(format!("{e:#}")))?;
         let params = format!(
             r#"{{"protocolVersion":"{VERSION}","capabilities":{{}},"clientInfo":{{"name":"vmcp-bench","version":"{}"}}}}"#,
             env!("CARGO_PKG_VERSION")
         );
-        let resp = post(client, url, None, message::request("0", "initialize", Some(&params))).await?;
+        let resp = post(&client, url, None, message::request("0", "initialize", Some(&params))).await?;
         let id = resp
             .headers()
             .get("mcp-session-id")
@@ -66,14 +70,14 @@ impl<'a> Session<'a> {
         let session = Self { client, url, id };
         answer(resp, 0).await?;
         let note = message::notification("notifications/initialized", None);
-        let resp = post(client, url, Some(&session.id), note).await?;
+        let resp = post(&session.client, url, Some(&session.id), note).await?;
         let _ = resp.bytes().await;
         Ok(session)
     }
 
     /// Send one request line (with id `id`) and return the kind of the answer.
     pub async fn request(&self, id: u64, line: String) -> Result<Kind, HttpError> {
-        let resp = post(self.client, self.url, Some(&self.id), line).await?;
+        let resp = post(&self.client, self.url, Some(&self.id), line).await?;
         answer(resp, id).await
     }
 }
@@ -124,12 +128,8 @@ async fn answer(resp: reqwest::Response, id: u64) -> Result<Kind, HttpError> {
 }
 
 /// Open `n` sessions at once; fails on the first that cannot be opened.
-pub async fn open_all<'a>(
-    client: &'a reqwest::Client,
-    url: &'a str,
-    n: usize,
-) -> anyhow::Result<Vec<Session<'a>>> {
-    let opened = futures_util::future::join_all((0..n).map(|_| Session::open(client, url))).await;
+pub async fn open_all(url: &str, n: usize, timeout: Duration) -> anyhow::Result<Vec<Session<'_>>> {
+    let opened = futures_util::future::join_all((0..n).map(|_| Session::open(url, timeout))).await;
     opened
         .into_iter()
         .collect::<Result<Vec<_>, _>>()

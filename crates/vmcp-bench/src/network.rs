@@ -86,9 +86,8 @@ async fn compare_on(
     vmcp_url: &str,
     rounds: u32,
 ) -> anyhow::Result<Comparison> {
-    let (dc, vc) = (http_load::client(work.timeout)?, http_load::client(work.timeout)?);
-    let direct = http_load::open_all(&dc, direct_url, work.concurrency).await?;
-    let through = http_load::open_all(&vc, vmcp_url, work.concurrency).await?;
+    let direct = http_load::open_all(direct_url, work.concurrency, work.timeout).await?;
+    let through = http_load::open_all(vmcp_url, work.concurrency, work.timeout).await?;
     eprintln!("vmcp-bench: {} sessions open on each side", work.concurrency);
     let sides = [("direct", &direct), ("vMCP", &through)];
     for (label, sessions) in sides {
@@ -120,6 +119,7 @@ pub struct SessionsOutcome {
     pub open_secs: f64,
     pub calls: Summary,
     pub call_errors: u64,
+    pub first_call_error: Option<String>,
     /// What one session past `max_sessions` got.
     pub past_limit: String,
 }
@@ -143,9 +143,8 @@ pub async fn sessions(
 }
 
 async fn sessions_on(work: &Workload, url: &str, n: usize, calls: u64) -> anyhow::Result<SessionsOutcome> {
-    let client = http_load::client(work.timeout)?;
     let started = Instant::now();
-    let opened = futures_util::future::join_all((0..n).map(|_| Session::open(&client, url))).await;
+    let opened = futures_util::future::join_all((0..n).map(|_| Session::open(url, work.timeout))).await;
     let open_secs = started.elapsed().as_secs_f64();
     let mut open_failures = Vec::new();
     let mut live = Vec::new();
@@ -159,7 +158,7 @@ async fn sessions_on(work: &Workload, url: &str, n: usize, calls: u64) -> anyhow
     let started = Instant::now();
     let per_session = live.iter().map(|s| async move {
         let mut hist = Summary::new().hist;
-        let mut errors = 0u64;
+        let mut errors = (0u64, None);
         for i in 0..calls {
             let id = i + 1;
             let t = Instant::now();
@@ -167,21 +166,29 @@ async fn sessions_on(work: &Workload, url: &str, n: usize, calls: u64) -> anyhow
                 Ok(crate::envelope::Kind::Result) => {
                     hist.saturating_record(t.elapsed().as_nanos().try_into().unwrap_or(u64::MAX));
                 }
-                _ => errors += 1,
+                other => {
+                    errors.0 += 1;
+                    let why = match other {
+                        Err(e) => e.to_string(),
+                        Ok(kind) => format!("answered with {kind:?}"),
+                    };
+                    errors.1.get_or_insert(why);
+                }
             }
         }
         (hist, errors)
     });
     let results = futures_util::future::join_all(per_session).await;
-    let mut call_errors = 0;
-    for (h, e) in results {
+    let (mut call_errors, mut first_call_error) = (0, None);
+    for (h, (n, first)) in results {
         summary.hist.add(h).context("merging histograms")?;
-        call_errors += e;
+        call_errors += n;
+        first_call_error = first_call_error.or(first);
     }
     summary.completed = summary.hist.len();
     summary.errors = call_errors;
     summary.elapsed = started.elapsed();
-    let past_limit = match Session::open(&client, url).await {
+    let past_limit = match Session::open(url, work.timeout).await {
         Ok(_) => "accepted (no limit reached)".to_owned(),
         Err(HttpError::Status { status, body }) => format!("HTTP {status} {}", body.trim()),
         Err(e) => format!("failed: {e}"),
@@ -193,6 +200,7 @@ async fn sessions_on(work: &Workload, url: &str, n: usize, calls: u64) -> anyhow
         open_secs,
         calls: summary,
         call_errors,
+        first_call_error,
         past_limit,
     })
 }
@@ -224,7 +232,8 @@ pub fn sessions_table(o: &SessionsOutcome, calls: u64) -> String {
             writeln!(out, "\nwarning: {} sessions failed to open; the first: {first}", o.open_failures.len());
     }
     if o.call_errors > 0 {
-        let _ = writeln!(out, "\nwarning: {} calls failed", o.call_errors);
+        let first = o.first_call_error.as_deref().unwrap_or("?");
+        let _ = writeln!(out, "\nwarning: {} calls failed; the first: {first}", o.call_errors);
     }
     out
 }
