@@ -93,6 +93,12 @@ fn lists(c: &mut Criterion) {
             out
         })
     });
+    // `splice::get` reads every member of the object: a key after the array (`nextCursor`) costs
+    // a full pass over the 1,000 tools, which `lists::page` pays per backend page.
+    let page = format!(r#"{},"nextCursor":"c2"}}"#, result.trim_end_matches('}'));
+    g.bench_function(BenchmarkId::new("splice::get nextCursor", format!("{} bytes", page.len())), |b| {
+        b.iter(|| splice::get(black_box(&page), "nextCursor").map(str::len))
+    });
     g.finish();
 }
 
