@@ -118,16 +118,9 @@ def elicitation_answer(asked: list):
     return elicitation
 
 
-LEGACY_BACKEND_TO_MODERN_CLIENT = (
-    "gateway gap: relay.rs ask_client refuses a legacy backend's sampling/elicitation request when "
-    "the client speaks 2026-07-28 (-32601 to the backend) instead of answering the client's call "
-    "with an InputRequiredResult and relaying its retry's inputResponses to the waiting backend"
-)
-
-
 @pytest.mark.parametrize(
     "mode",
-    ["legacy", pytest.param("auto", marks=pytest.mark.xfail(strict=True, reason=LEGACY_BACKEND_TO_MODERN_CLIENT))],
+    ["legacy", "auto"],
 )
 async def test_sampling_and_elicitation_from_everything_reach_the_sdk_callbacks(home, mode):
     """server-everything (legacy) sends `sampling/createMessage` and `elicitation/create` while

@@ -49,6 +49,8 @@ pub struct Gateway {
     pub started_at: Instant,
     /// Authentication of network callers, set once at start (absent: loopback-only fronts).
     auth: std::sync::OnceLock<Arc<crate::front::http::auth::Auth>>,
+    /// Calls of legacy backends waiting for a modern client's input (`input_bridge`).
+    pub(crate) parked: crate::input_bridge::ParkedCalls,
 }
 
 impl Gateway {
@@ -73,6 +75,7 @@ impl Gateway {
             stop: tokio_util::sync::CancellationToken::new(),
             started_at: Instant::now(),
             auth: std::sync::OnceLock::new(),
+            parked: Default::default(),
         });
         let this = gw.clone();
         tokio::spawn(async move { this.mount_all(servers).await });

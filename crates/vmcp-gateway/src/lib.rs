@@ -13,6 +13,7 @@ mod era;
 pub mod ext;
 pub mod front;
 pub mod gateway;
+mod input_bridge;
 pub mod listen;
 pub mod lists;
 mod log_level;

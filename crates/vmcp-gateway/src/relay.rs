@@ -199,12 +199,31 @@ async fn server_request(gw: &Arc<Gateway>, up: &Arc<Upstream>, msg: Message) {
     let Some(id) = msg.id.as_deref() else { return };
     let method = msg.method();
     let origin = up.latest_origin();
+    let timeout = Duration::from_secs_f64(up.spec.timeout_secs);
+    // A modern client's call: the request becomes one of its input requests (`input_bridge`).
+    if let Some(inputs) = origin.as_ref().and_then(|o| o.inputs.clone()) {
+        let capable = needed_capability(method).is_none_or(|cap| {
+            origin.as_ref().and_then(|o| gw.session(o.session)).is_some_and(|s| s.has_capability(cap))
+        });
+        let answer = match method {
+            "ping" => Ok("{}".to_owned()),
+            _ if !capable => Err(RpcError::new(
+                ErrorCode::MethodNotFound,
+                format!("the client does not support `{method}`"),
+            )),
+            _ => crate::input_bridge::ask(&inputs, method, msg.params(), timeout).await,
+        };
+        match answer {
+            Ok(result) => up.respond(id, Ok(&result)).await,
+            Err(e) => up.respond(id, Err(&e.to_json())).await,
+        }
+        return;
+    }
     let request = origin.as_ref().and_then(|o| o.request.clone());
     let session = origin.and_then(|o| gw.session(o.session)).or_else(|| {
         let all = gw.sessions();
         (all.len() == 1).then(|| all[0].clone())
     });
-    let timeout = Duration::from_secs_f64(up.spec.timeout_secs);
     let answer = match session {
         None if method == "ping" => Ok("{}".to_owned()),
         None => Err(RpcError::new(ErrorCode::InternalError, format!("no client to relay `{method}` to"))),

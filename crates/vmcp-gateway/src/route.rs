@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vmcp_protocol::splice::{self, Op};
-use vmcp_protocol::{ErrorCode, RpcError};
+use vmcp_protocol::{Era, ErrorCode, RpcError};
 
 use crate::catalog::Miss;
 use crate::era;
 use crate::gateway::{Gateway, Mounted};
+use crate::input_bridge::{Call, Outcome};
 use crate::policy::{Kind, Policy, Subject};
 use crate::session::Session;
 use crate::upstream::{Origin, UpstreamError};
@@ -45,6 +46,18 @@ pub async fn forward(
 ) -> Result<Reply, RpcError> {
     let routed = resolve(gw, session, method, params)?;
     let m = routed.mounted;
+    // A modern client's retry of a call vMCP parked for input: resume that very call.
+    if let Some(resumed) = gw.parked.resume(&session.caller, &m.spec.id, &routed.params) {
+        let (call, inputs) = resumed?;
+        let timeout = m.spec.timeout_for(method);
+        return match gw.parked.wait(call, inputs, &session.caller, &m.spec.id, timeout).await {
+            Outcome::InputRequired(result) => Ok(Reply::Result(result)),
+            Outcome::Done(Ok(msg)) => Ok(answer(method, session, msg)),
+            Outcome::Done(Err(e)) => {
+                Err(upstream_error(&e).with_data(serde_json::json!({ "server": m.spec.id })))
+            }
+        };
+    }
     // Stateful traffic stays on the session's replica; the rest is balanced per request.
     let affinity = is_stateful(&routed.params).then(|| crate::resilience::affinity_key(session.id));
     let mut tried = 0u64;
@@ -118,14 +131,42 @@ async fn attempt(
         None => Cow::Borrowed(params),
     };
     let params = era::to_backend(Some(&params), &up, Some(session));
+    // A modern client cannot take a legacy backend's server-to-client requests: they come back
+    // to this call as input requests (`input_bridge`).
+    let bridged = session.era() == Some(Era::Modern) && up.era() == Some(Era::Legacy);
+    let (inputs, asked) = if bridged {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
     let origin = Origin {
         session: session.id,
         request: request.map(Arc::from),
         progress_token: progress_token.and_then(|t| serde_json::value::RawValue::from_string(t).ok()),
+        inputs,
     };
     let timeout = m.spec.timeout_for(method);
     let started = Instant::now();
-    let reply = up.request(id, method, params.as_deref(), Some(origin), timeout).await;
+    let reply = match asked {
+        None => up.request(id, method, params.as_deref(), Some(origin), timeout).await,
+        Some(asked) => {
+            let call: Call = {
+                let (up, method) = (up.clone(), method.to_owned());
+                let params = params.as_deref().map(str::to_owned);
+                Box::pin(
+                    async move { up.request(id, &method, params.as_deref(), Some(origin), timeout).await },
+                )
+            };
+            match gw.parked.wait(call, asked, &session.caller, &m.spec.id, timeout).await {
+                Outcome::Done(reply) => reply,
+                Outcome::InputRequired(result) => {
+                    lease.answered();
+                    return Ok(Ok(Reply::Result(result)));
+                }
+            }
+        }
+    };
     m.stats.record(started.elapsed(), matches!(&reply, Ok(r) if r.result.is_some()));
     let msg = match reply {
         Ok(msg) => {
@@ -151,13 +192,21 @@ async fn attempt(
             )
             .await);
         }
+    }
+    Ok(Ok(answer(method, session, msg)))
+}
+
+/// A backend's answer as the client gets it.
+fn answer(method: &str, session: &Session, msg: vmcp_protocol::Message) -> Reply {
+    if let Some(result) = msg.result.as_deref() {
+        let result = result.get();
         let adapted = match method {
             "resources/read" => era::to_client_cacheable(result, session),
             _ => era::to_client(result, session),
         };
-        return Ok(Ok(Reply::Result(adapted.into_owned())));
+        return Reply::Result(adapted.into_owned());
     }
-    Ok(Ok(Reply::BackendError(msg.error.as_deref().map_or_else(|| "{}".to_owned(), |e| e.get().to_owned()))))
+    Reply::BackendError(msg.error.as_deref().map_or_else(|| "{}".to_owned(), |e| e.get().to_owned()))
 }
 
 pub(crate) fn resolve<'a>(

@@ -22,6 +22,9 @@ pub struct Origin {
     pub request: Option<std::sync::Arc<str>>,
     /// The client's own progress token, when its request carried one.
     pub progress_token: Option<Box<RawValue>>,
+    /// A modern client behind this legacy backend: where the backend's server-to-client
+    /// requests go to become input requests (`input_bridge`).
+    pub inputs: Option<crate::input_bridge::Inputs>,
 }
 
 struct Entry {
@@ -127,7 +130,9 @@ mod tests {
         let b = p.next_id();
         assert_ne!(a, b);
         let mut rx_a = p.insert(a, None).unwrap();
-        let mut rx_b = p.insert(b, Some(Origin { session: 7, request: None, progress_token: None })).unwrap();
+        let mut rx_b = p
+            .insert(b, Some(Origin { session: 7, request: None, progress_token: None, inputs: None }))
+            .unwrap();
         assert_eq!(p.latest_origin().map(|o| o.session), Some(7));
         assert!(p.complete(a, msg(a)));
         assert!(!p.complete(a, msg(a)), "a second answer must find nothing");
