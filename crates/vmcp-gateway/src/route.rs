@@ -173,8 +173,12 @@ async fn attempt(
             lease.answered();
             msg
         }
+        // A replica that timed out counts against its breaker; one whose process died is the
+        // supervisor's business (its restart is a new connection), so that counts as neither.
         Err(e) => {
-            lease.failed();
+            if matches!(e, UpstreamError::Timeout(..)) {
+                lease.failed();
+            }
             return Err(e);
         }
     };

@@ -24,7 +24,7 @@ pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Opt
     let Transport::Stdio { command, args, cwd } = &up.spec.transport else {
         return Err("not a stdio server".into());
     };
-    let env = child::child_env(&up.spec.environment, |k| std::env::var(k).ok())?;
+    let env = child::child_env(&up.spec.environment, vmcp_config::secrets::lookup)?;
     let limits = child::Limits::from_resilience(up.spec.resilience.as_ref())?;
     let spec = ChildSpec { command: command.clone(), args: args.clone(), cwd: cwd.clone(), env, limits };
     let mut process = child::spawn(&spec).map_err(|e| format!("cannot run `{command}`: {e}"))?;
@@ -148,6 +148,9 @@ async fn supervise(
         }
     };
     up.pending.fail_all();
+    // End the writer too: it holds the child's stdin and a reference to this upstream, and
+    // would otherwise wait forever on a queue nobody writes to (one leaked pipe per restart).
+    up.stop.cancel();
     if let Status::Exited(reason) | Status::Failed(reason) = &status
         && !matches!(up.status(), Status::Failed(_))
     {
