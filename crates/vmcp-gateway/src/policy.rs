@@ -13,6 +13,7 @@
 //!
 //! Invariant: pure and cheap (no IO, no allocation on the allow path); it runs on every request.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use vmcp_persona::audit::{AuditEvent, AuditLog, Decision};
@@ -53,7 +54,9 @@ pub struct PersonaAccess {
     /// a connection that stays open (WebSocket, legacy SSE).
     pub token: Option<Arc<str>>,
     /// When the caller's JWT expires (seconds since the epoch): after that, nothing is allowed.
-    pub expires: Option<u64>,
+    /// Shared with the session the caller opened, so that a later request of the same principal
+    /// with a fresh token extends it ([`Caller::renew`]).
+    pub expires: Option<Arc<AtomicU64>>,
     pub book: Arc<PersonaBook>,
 }
 
@@ -101,6 +104,16 @@ impl Caller {
         }
     }
 
+    /// A later request of this same principal (see [`Caller::same_principal`]) came with a
+    /// token valid until `other`'s expiry: the session this caller opened lives on until then.
+    pub fn renew(&self, other: &Caller) {
+        if let (Access::Persona(a), Access::Persona(b)) = (&self.access, &other.access)
+            && let (Some(mine), Some(theirs)) = (&a.expires, &b.expires)
+        {
+            mine.fetch_max(theirs.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
     /// For logs and the audit trail: `local`, the peer address, plus the credential's public id.
     pub fn describe(&self) -> String {
         let who = match &self.identity {
@@ -141,8 +154,8 @@ impl PersonaBook {
     }
 
     fn check(&self, access: &PersonaAccess, subject: Subject<'_>) -> Result<(), Denied> {
-        if let Some(exp) = access.expires
-            && now_secs() >= exp
+        if let Some(exp) = &access.expires
+            && now_secs() >= exp.load(Ordering::Relaxed).saturating_add(vmcp_persona::oauth::LEEWAY_SECS)
         {
             return Err(Denied::ServerNotAllowed);
         }

@@ -19,6 +19,9 @@ pub const MIN_REFETCH: Duration = Duration::from_secs(10);
 /// A cached JWKS is refreshed after this long even if every `kid` is known.
 const MAX_AGE: Duration = Duration::from_secs(3600);
 
+/// Clock skew allowed on `exp` and `nbf`, here and wherever an expiry is enforced later.
+pub const LEEWAY_SECS: u64 = 30;
+
 /// How the gateway checks JWTs.
 #[derive(Debug, Clone)]
 pub struct OAuthConfig {
@@ -137,7 +140,7 @@ impl OAuthValidator {
         v.set_audience(&[&self.cfg.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud"]);
         v.validate_nbf = true;
-        v.leeway = 30;
+        v.leeway = LEEWAY_SECS;
         let data = decode::<Claims>(token, &key, &v).map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => JwtError::Expired,
             ErrorKind::ImmatureSignature => JwtError::NotYetValid,

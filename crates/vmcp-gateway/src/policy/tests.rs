@@ -78,3 +78,40 @@ fn a_swapped_snapshot_applies_to_existing_callers() {
     book.replace(store.snapshot().unwrap());
     assert_eq!(Policy::check(&caller, s).unwrap_err().code, 3002);
 }
+
+/// A caller as an OAuth token makes it: persona, subject, expiry.
+fn jwt_caller(book: &Arc<PersonaBook>, persona: &str, sub: &str, expires: u64) -> Caller {
+    let mut c = Caller::persona(Identity::LocalUser, persona, &format!("jwt:{sub}"), book.clone());
+    if let Access::Persona(p) = &mut c.access {
+        p.expires = Some(Arc::new(expires.into()));
+    }
+    c
+}
+
+#[test]
+fn a_session_belongs_to_one_principal_and_a_fresh_token_extends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = book(dir.path());
+    let tool1 = Subject { server: "server1", kind: Kind::Tool, name: "tool1" };
+    let (past, future) = (now_secs() - 3600, now_secs() + 600);
+    let opener = jwt_caller(&book, "limited", "alice", past);
+    assert_eq!(Policy::check(&opener, tool1).err().map(|e| e.code), Some(3002), "an expired token");
+
+    let strangers = [
+        Caller::persona(Identity::LocalUser, "limited", "token:tok_2", book.clone()),
+        jwt_caller(&book, "empty", "alice", future),
+        jwt_caller(&book, "limited", "bob", future),
+        Caller::local_user(),
+    ];
+    for stranger in &strangers {
+        assert!(!opener.same_principal(stranger), "{}", stranger.describe());
+    }
+    assert!(Caller::local_user().same_principal(&Caller::network("127.0.0.1:1".parse().unwrap())));
+
+    let refreshed = jwt_caller(&book, "limited", "alice", future);
+    assert!(opener.same_principal(&refreshed));
+    opener.renew(&refreshed);
+    assert!(Policy::check(&opener, tool1).is_ok(), "the session lives on with the fresh token");
+    opener.renew(&jwt_caller(&book, "limited", "alice", past));
+    assert!(Policy::check(&opener, tool1).is_ok(), "an older token never shortens it");
+}

@@ -108,7 +108,7 @@ pub async fn authenticate(auth: &Auth, headers: &HeaderMap, peer: SocketAddr) ->
                 name: v.persona.as_str().into(),
                 credential: format!("jwt:{}", v.subject).into(),
                 token: None,
-                expires: Some(v.expires),
+                expires: Some(Arc::new(v.expires.into())),
                 book: auth.book.clone(),
             }),
         }),
@@ -171,6 +171,8 @@ pub fn owns_session(session: &crate::session::Session, peer: SocketAddr) -> bool
         return matches!(session.caller.access, Access::Full);
     };
     if caller.same_principal(&session.caller) {
+        // A refreshed token (same `sub`) keeps the session usable past the first one's expiry.
+        session.caller.renew(&caller);
         return true;
     }
     let who = caller.describe();
