@@ -80,6 +80,8 @@ pub struct RawHttp {
     pub session_idle_timeout: Option<f64>,
     /// Serve the legacy HTTP+SSE transport (`GET /sse`, `POST /messages`) as well.
     pub legacy_sse: Option<bool>,
+    /// Open connections served at once; past it a new connection gets 503 and is closed.
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -88,6 +90,8 @@ pub struct RawWebSocket {
     pub enabled: Option<bool>,
     pub host: Option<String>,
     pub port: Option<u16>,
+    /// Open connections served at once; past it a new connection gets 503 and is closed.
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -116,6 +120,11 @@ pub struct RawMonitoring {
     pub prometheus_port: Option<u16>,
 }
 
+/// Connections each network listener serves at once unless `max_connections` says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The largest `max_connections` accepted (a semaphore's permits are counted in `u32`).
+const MAX_CONNECTIONS_CAP: usize = 1 << 20;
+
 /// The Streamable HTTP (and legacy SSE) front.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpFront {
@@ -128,6 +137,7 @@ pub struct HttpFront {
     pub max_sessions: usize,
     pub session_idle_timeout_secs: f64,
     pub legacy_sse: bool,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -135,6 +145,7 @@ pub struct WebSocketFront {
     pub enabled: bool,
     pub host: String,
     pub port: u16,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -221,6 +232,15 @@ impl GatewayConfig {
                 Some(x) => Err(err(place, format!("expected a positive number of seconds, got {x}"))),
             }
         };
+        let connections = |v: Option<usize>, place: &str| -> Result<usize, ConfigError> {
+            match v {
+                None => Ok(DEFAULT_MAX_CONNECTIONS),
+                Some(n) if (1..=MAX_CONNECTIONS_CAP).contains(&n) => Ok(n),
+                Some(n) => {
+                    Err(err(place, format!("expected 1 to {MAX_CONNECTIONS_CAP} connections, got {n}")))
+                }
+            }
+        };
         let g = &raw.gateway;
         let path_value = g.transports.http.path.clone().unwrap_or_else(|| "/mcp".into());
         if !path_value.starts_with('/') {
@@ -257,11 +277,19 @@ impl GatewayConfig {
                     "gateway.transports.http.session_idle_timeout",
                 )?,
                 legacy_sse: g.transports.http.legacy_sse.unwrap_or(true),
+                max_connections: connections(
+                    g.transports.http.max_connections,
+                    "gateway.transports.http.max_connections",
+                )?,
             },
             websocket: WebSocketFront {
                 enabled: g.transports.websocket.enabled.unwrap_or(false),
                 host: g.transports.websocket.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
                 port: g.transports.websocket.port.unwrap_or(3001),
+                max_connections: connections(
+                    g.transports.websocket.max_connections,
+                    "gateway.transports.websocket.max_connections",
+                )?,
             },
             max_message_size: max_message_size as usize,
             request_timeout_secs: secs(g.request_timeout, 30.0, "gateway.request_timeout")?,
@@ -364,6 +392,11 @@ prometheus_port = 9090
                 "must start with",
             ),
             ("[gateway\n", "1:", ""),
+            (
+                "[gateway.transports.http]\nmax_connections = 0\n",
+                "gateway.transports.http.max_connections",
+                "expected 1 to",
+            ),
         ];
         for (text, place, msg) in cases {
             let e = GatewayConfig::parse(Path::new("vmcp.toml"), text).unwrap_err();

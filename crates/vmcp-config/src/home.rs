@@ -28,6 +28,10 @@ impl Home {
     pub fn config_file(&self) -> PathBuf {
         self.root.join("config/vmcp.toml")
     }
+    /// Credentials for upstreams, `NAME=value` lines referenced as `${NAME}` (mode 0600).
+    pub fn secrets_file(&self) -> PathBuf {
+        self.root.join("config/secrets.env")
+    }
     pub fn servers_file(&self) -> PathBuf {
         self.root.join("registry/servers.json")
     }

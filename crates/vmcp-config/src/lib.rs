@@ -7,6 +7,7 @@ mod atomic;
 mod error;
 mod gateway;
 mod home;
+pub mod secrets;
 mod servers;
 mod size;
 
@@ -16,6 +17,7 @@ pub use gateway::{
     CacheConfig, GatewayConfig, HttpFront, LoggingConfig, MonitoringConfig, RawGatewayFile, WebSocketFront,
 };
 pub use home::Home;
+pub use secrets::Secrets;
 pub use servers::{
     Era, Naming, RawServer, RawServersFile, ServerSpec, ServersFile, Transport, expand_env,
     is_valid_server_id,

@@ -3,7 +3,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 
 use serde_json::{Value, json};
 use support::*;
@@ -165,6 +166,17 @@ fn streamable_http_sessions_security_and_errors() {
     assert_eq!(unknown.status, 404);
     let get = agent().get(&url).header("Accept", "text/event-stream").call().unwrap();
     assert_eq!(get.status().as_u16(), 405, "modern clients have no GET stream");
+    // SEP-2575: the methods 2026-07-28 removed are unknown to a modern request, even `initialize`.
+    for method in ["initialize", "ping", "logging/setLevel", "resources/subscribe"] {
+        let r = post(
+            &url,
+            &modern_headers(method, None),
+            &json!({ "jsonrpc": "2.0", "id": 12, "method": method, "params": {} }),
+        );
+        assert_eq!(r.status, 404, "{method}: {}", r.body);
+        assert_eq!(messages(&r)[0]["error"]["code"], -32601, "{method}");
+        assert!(r.session.is_none(), "{method} opened no session");
+    }
 }
 
 #[test]
@@ -371,4 +383,345 @@ fn legacy_sse_and_websocket_fronts_serve_clients() {
     assert_eq!(answer[0].1["result"]["content"][0]["text"], "over sse");
     let mut body = String::new();
     let _ = reader.get_mut().take(0).read_to_string(&mut body);
+}
+
+// ---------------------------------------------------------------- limits and drain ----
+
+/// One raw HTTP/1.1 exchange on a fresh connection that the server closes after answering.
+fn raw_exchange(addr: &str, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn health_request(addr: &str) -> String {
+    format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+}
+
+fn upgrade_request(addr: &str) -> String {
+    format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: mcp\r\n\r\n"
+    )
+}
+
+#[test]
+fn connection_limits_answer_503_past_the_maximum_and_recover() {
+    let home = Home::new().fixture("f", &[]);
+    home.write_servers();
+    home.write_config(
+        "[gateway.transports.http]\nmax_connections = 2\n[gateway.transports.websocket]\nmax_connections = 1\n",
+    );
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0", "--ws", "127.0.0.1:0"]);
+    let (http, ws) = (server.http.clone().unwrap(), server.ws.clone().unwrap());
+
+    // Idle connections count: two take both HTTP slots (accepted in connect order).
+    let first = TcpStream::connect(&http).unwrap();
+    let _second = TcpStream::connect(&http).unwrap();
+    let refused = raw_exchange(&http, &health_request(&http));
+    assert!(refused.starts_with("HTTP/1.1 503"), "past the limit: {refused}");
+    assert!(refused.to_ascii_lowercase().contains("retry-after:"), "{refused}");
+    drop(first);
+    eventually("a closed connection frees its slot", || {
+        raw_exchange(&http, &health_request(&http)).starts_with("HTTP/1.1 200")
+    });
+
+    let held = TcpStream::connect(&ws).unwrap();
+    let refused = raw_exchange(&ws, &upgrade_request(&ws));
+    assert!(refused.starts_with("HTTP/1.1 503"), "WebSocket past the limit: {refused}");
+    drop(held);
+    eventually("the WebSocket slot is free again", || {
+        let mut s = TcpStream::connect(&ws).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(upgrade_request(&ws).as_bytes()).unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 101")
+    });
+    assert!(server.stderr().contains("connections open, the limit"), "the refusal is logged");
+}
+
+#[test]
+fn http_limits_on_body_size_and_session_count() {
+    let home = Home::new().fixture("f", &[]);
+    home.write_servers();
+    home.write_config(
+        "[gateway]\nmax_message_size = \"16KiB\"\n[gateway.transports.http]\nmax_sessions = 2\n",
+    );
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let url = server.url();
+
+    let sid = legacy_session(&url, "2025-11-25");
+    let big = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": { "name": "f__echo", "arguments": { "text": "x".repeat(32 * 1024) } } });
+    assert_eq!(post(&url, &[("Mcp-Session-Id", &sid)], &big).status, 413, "a body over max_message_size");
+    let small = json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": { "name": "f__echo", "arguments": { "text": "fits" } } });
+    assert!(post(&url, &[("Mcp-Session-Id", &sid)], &small).body.contains("fits"));
+
+    let _second = legacy_session(&url, "2025-11-25");
+    let third = post(&url, &[], &init_body("2025-11-25"));
+    assert_eq!(third.status, 503, "max_sessions reached: {}", third.body);
+    assert!(third.body.contains("too many sessions"), "{}", third.body);
+    assert_eq!(agent().delete(&url).header("Mcp-Session-Id", &sid).call().unwrap().status().as_u16(), 204);
+    assert_eq!(post(&url, &[], &init_body("2025-11-25")).status, 200, "a deleted session frees its place");
+}
+
+#[test]
+fn an_idle_session_expires_and_then_gets_404() {
+    let home = Home::new().fixture("f", &[]);
+    home.write_servers();
+    home.write_config("[gateway.transports.http]\nsession_idle_timeout = 0.3\n");
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let url = server.url();
+    let sid = legacy_session(&url, "2025-11-25");
+    // Poll the log, not the session: a request would keep it alive.
+    eventually("the idle session is closed", || server.stderr().contains("closing idle session"));
+    let gone =
+        post(&url, &[("Mcp-Session-Id", &sid)], &json!({ "jsonrpc": "2.0", "id": 2, "method": "ping" }));
+    assert_eq!(gone.status, 404, "an expired session is unknown: {}", gone.body);
+    assert_eq!(post(&url, &[], &init_body("2025-11-25")).status, 200, "the client initializes again");
+}
+
+fn sigterm(pid: u32) {
+    let ok = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+/// Read from `r` until `needle` has been seen; returns everything read.
+fn read_until_contains(r: &mut impl Read, needle: &str) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let n = r.read(&mut buf).expect("read");
+        assert!(n > 0, "stream ended before `{needle}`: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn sigterm_drains_requests_in_flight_over_http_and_websocket_then_exits() {
+    let home = Home::new().fixture("f", &[]);
+    home.write_servers();
+    // A long grace: the gateway must not need it (GET streams end at once, nothing hangs).
+    home.write_config("[gateway]\nshutdown_grace = 60\n");
+    let mut server = Server::start(home.path(), &["--http", "127.0.0.1:0", "--ws", "127.0.0.1:0"]);
+    let (http, url) = (server.http.clone().unwrap(), server.url());
+    let sid = legacy_session(&url, "2025-11-25");
+
+    // An idle GET stream, which answers no request.
+    let mut get = TcpStream::connect(&http).unwrap();
+    get.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        get,
+        "GET /mcp HTTP/1.1\r\nHost: {http}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {sid}\r\n\r\n"
+    )
+    .unwrap();
+    read_until_contains(&mut get, "200 OK");
+
+    // A slow call over HTTP, answered as SSE: its first progress event proves it is in flight.
+    let body = json!({ "jsonrpc": "2.0", "id": "slow-http", "method": "tools/call",
+        "params": { "name": "f__slow", "arguments": { "ms": 1500 }, "_meta": { "progressToken": "h" } } })
+    .to_string();
+    let mut call = TcpStream::connect(&http).unwrap();
+    call.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        call,
+        "POST /mcp HTTP/1.1\r\nHost: {http}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nMcp-Session-Id: {sid}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    read_until_contains(&mut call, "notifications/progress");
+
+    // The same over WebSocket.
+    let mut req = tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "ws://{}",
+        server.ws.as_deref().unwrap()
+    ))
+    .unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "mcp".parse().unwrap());
+    let stream = TcpStream::connect(server.ws.as_deref().unwrap()).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let (mut ws, _) = tungstenite::client(req, stream).expect("websocket");
+    let mut ws_send = |v: Value| ws.send(tungstenite::Message::text(v.to_string())).unwrap();
+    ws_send(init_body("2025-11-25"));
+    ws_send(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+    ws_send(json!({ "jsonrpc": "2.0", "id": "slow-ws", "method": "tools/call",
+        "params": { "name": "f__slow", "arguments": { "ms": 1500 }, "_meta": { "progressToken": "w" } } }));
+    let mut ws_read_until = |needle: &str| loop {
+        match ws.read().expect("websocket read") {
+            tungstenite::Message::Text(t) if t.contains(needle) => break t.to_string(),
+            _ => {}
+        }
+    };
+    ws_read_until("notifications/progress");
+
+    sigterm(server.child.id());
+    let rest = read_until_contains(&mut call, "\"id\":\"slow-http\"");
+    assert!(rest.contains("\"result\""), "the HTTP call in flight completes: {rest}");
+    let answer = ws_read_until("\"id\":\"slow-ws\"");
+    assert!(answer.contains("\"result\""), "the WebSocket call in flight completes: {answer}");
+    let mut tail = Vec::new();
+    let _ = get.read_to_end(&mut tail); // the GET stream ends instead of holding the drain
+    eventually("new connections are refused", || TcpStream::connect(&http).is_err());
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the gateway did not exit: {}", server.stderr());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}: {}", server.stderr());
+    let log = server.stderr();
+    assert!(log.contains("SIGTERM; shutting down"), "{log}");
+    assert!(!log.contains("still running after"), "nothing needed the grace period: {log}");
+}
+
+// ------------------------------------------------------------- upstream credentials ----
+
+/// A minimal legacy Streamable HTTP server on threads: its one tool, `whoami`, answers with the
+/// `Authorization` header the request carried. Returns its URL.
+fn recording_backend() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || serve_recorded(conn));
+        }
+    });
+    url
+}
+
+fn serve_recorded(mut conn: TcpStream) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        let method = line.split_whitespace().next().unwrap_or("").to_owned();
+        let (mut auth, mut len) = (String::new(), 0);
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim_end().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.trim_end().split_once(':') {
+                match k.to_ascii_lowercase().as_str() {
+                    "authorization" => auth = v.trim().to_owned(),
+                    "content-length" => len = v.trim().parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let (status, reply) =
+            if method == "POST" { recorded_answer(&body, &auth) } else { (405, String::new()) };
+        let head = format!(
+            "HTTP/1.1 {status} -\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            reply.len()
+        );
+        if conn.write_all(format!("{head}{reply}").as_bytes()).is_err() {
+            return;
+        }
+        line.clear();
+    }
+}
+
+fn recorded_answer(body: &[u8], auth: &str) -> (u16, String) {
+    let msg: Value = serde_json::from_slice(body).unwrap_or_default();
+    let Some(id) = msg.get("id") else { return (202, String::new()) };
+    let result = match msg["method"].as_str() {
+        Some("initialize") => json!({ "protocolVersion": "2025-06-18", "capabilities": { "tools": {} },
+            "serverInfo": { "name": "recorder", "version": "1" } }),
+        Some("tools/list") => json!({ "tools": [{ "name": "whoami", "inputSchema": { "type": "object" } }] }),
+        Some("tools/call") => json!({ "content": [{ "type": "text", "text": format!("auth=[{auth}]") }] }),
+        _ => {
+            return (
+                200,
+                json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32601, "message": "no" } })
+                    .to_string(),
+            );
+        }
+    };
+    (200, json!({ "jsonrpc": "2.0", "id": id, "result": result }).to_string())
+}
+
+fn write_secrets(home: &Home, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = home.path().join("config/secrets.env");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn upstream_credentials_come_from_the_secrets_file_and_the_clients_token_stays_out() {
+    const SECRET: &str = "s3cret-upstream-token-7f3a";
+    const CLIENT_TOKEN: &str = "client-own-token-91c2";
+    let backend = recording_backend();
+    let home = Home::new().server(json!({ "id": "r", "transport": "http", "url": backend, "era": "legacy",
+        "headers": { "Authorization": "Bearer ${R_TOKEN}" } }));
+    home.write_servers();
+    write_secrets(&home, &format!("# for server r\nR_TOKEN={SECRET}\n"), 0o600);
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let url = server.url();
+    let bearer = format!("Bearer {CLIENT_TOKEN}");
+
+    let init = post(&url, &[("Authorization", &bearer)], &init_body("2025-11-25"));
+    let sid = init.session.expect("a session");
+    let call = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "name": "r__whoami", "arguments": {} } });
+    let legacy = post(&url, &[("Mcp-Session-Id", &sid), ("Authorization", &bearer)], &call);
+    let text = &messages(&legacy)[0]["result"]["content"][0]["text"];
+    assert_eq!(
+        text,
+        &json!(format!("auth=[Bearer {SECRET}]")),
+        "the configured credential, not the client's"
+    );
+
+    let mut modern = call.clone();
+    modern["params"]["_meta"] = modern_meta();
+    let mut headers = modern_headers("tools/call", Some("r__whoami"));
+    headers.push(("Authorization", &bearer));
+    let reply = post(&url, &headers, &modern);
+    assert_eq!(messages(&reply)[0]["result"]["content"][0]["text"], json!(format!("auth=[Bearer {SECRET}]")));
+
+    let log = server.stderr();
+    assert!(log.contains("servers ready") && log.contains("DEBUG"), "the log runs at debug: {log}");
+    assert!(!log.contains(SECRET), "the secret leaked into the log:\n{log}");
+    assert!(!log.contains(CLIENT_TOKEN), "the client's token leaked into the log:\n{log}");
+}
+
+#[test]
+fn a_secrets_file_other_users_can_read_is_refused() {
+    let home = Home::new().fixture("f", &[]);
+    home.write_servers();
+    write_secrets(&home, "R_TOKEN=do-not-print-me\n", 0o644);
+    let mut child = std::process::Command::new(VMCP)
+        .args(["start", "--no-stdio", "--http", "127.0.0.1:0"])
+        .env("VMCP_HOME", home.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("vmcp started with a world-readable secrets file");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "a config error: {stderr}");
+    assert!(stderr.contains("secrets.env") && stderr.contains("chmod 600"), "{stderr}");
+    assert!(!stderr.contains("do-not-print-me"), "{stderr}");
 }

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -17,8 +18,12 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use vmcp_config::WebSocketFront;
 
+use super::http::limits::Limited;
 use crate::dispatch;
 use crate::gateway::Gateway;
+
+/// Requests one WebSocket client may have in flight.
+const IN_FLIGHT: usize = 1024;
 
 pub async fn serve(
     gw: Arc<Gateway>,
@@ -28,20 +33,25 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!("WebSocket front on ws://{local}/");
+    let (listener, drain) = Limited::new(listener, cfg.max_connections, "the WebSocket front");
+    let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
     let app = Router::new()
         .route("/", any(upgrade))
         .route("/{*rest}", any(upgrade))
         .layer(axum::middleware::from_fn_with_state(gw.clone(), super::http::auth::layer))
-        .with_state((gw, cfg, local));
+        .with_state((gw, cfg, local, stop.clone()));
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
+        .await?;
+    // Upgraded connections outlive `serve`: each session ends its own on `stop` (see `session`).
+    drain.wait().await;
+    Ok(())
 }
 
-type WsState = (Arc<Gateway>, WebSocketFront, SocketAddr);
+type WsState = (Arc<Gateway>, WebSocketFront, SocketAddr, CancellationToken);
 
 async fn upgrade(
-    State((gw, _cfg, local)): State<WsState>,
+    State((gw, _cfg, local, stop)): State<WsState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -62,15 +72,15 @@ async fn upgrade(
     ws.protocols(["mcp"]).max_message_size(max).on_upgrade({
         // Taken now: the session runs in a task of its own, outside the auth layer's scope.
         let caller = super::http::auth::caller(peer);
-        move |socket| super::http::auth::with_caller(caller, session(gw, peer, socket))
+        move |socket| super::http::auth::with_caller(caller, session(gw, peer, socket, stop))
     })
 }
 
-async fn session(gw: Arc<Gateway>, peer: SocketAddr, socket: WebSocket) {
+async fn session(gw: Arc<Gateway>, peer: SocketAddr, socket: WebSocket, stop: CancellationToken) {
     let (mut sink, mut frames) = socket.split();
     let (tx, mut rx) = mpsc::channel::<String>(1024);
     let session = gw.open_session(super::http::auth::caller(peer), tx);
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(line) = rx.recv().await {
             if sink.send(WsMessage::Text(line.into())).await.is_err() {
                 break;
@@ -78,8 +88,11 @@ async fn session(gw: Arc<Gateway>, peer: SocketAddr, socket: WebSocket) {
         }
         let _ = sink.close().await;
     });
-    let limit = Arc::new(Semaphore::new(1024));
-    while let Some(frame) = frames.next().await {
+    let limit = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(frame) = tokio::select! {
+        frame = frames.next() => frame,
+        () = stop.cancelled() => None,
+    } {
         let data = match frame {
             Ok(WsMessage::Text(t)) => t.as_str().as_bytes().to_vec(),
             Ok(WsMessage::Binary(b)) => b.to_vec(),
@@ -88,6 +101,17 @@ async fn session(gw: Arc<Gateway>, peer: SocketAddr, socket: WebSocket) {
         };
         let Ok(permit) = limit.clone().acquire_owned().await else { break };
         dispatch::accept(&gw, &session, &data, permit);
+    }
+    if stop.is_cancelled() {
+        // Draining: take no new request, let those in flight answer (the caller's grace period
+        // bounds this), then close the socket.
+        let _ = limit.acquire_many(IN_FLIGHT as u32).await;
+        gw.close_session(&session);
+        drop(session);
+        if tokio::time::timeout(Duration::from_secs(1), &mut writer).await.is_err() {
+            writer.abort();
+        }
+        return;
     }
     gw.close_session(&session);
     drop(session);

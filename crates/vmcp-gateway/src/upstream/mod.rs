@@ -345,12 +345,13 @@ pub(super) fn transport_ended(up: &Arc<Upstream>, reason: Option<String>, opts: 
     up.gone.send_replace(true);
 }
 
-/// Headers configured for a network upstream, with `${VAR}` expanded from the gateway's environment.
+/// Headers configured for a network upstream, with `${VAR}` expanded from the gateway's environment
+/// or the secrets file (`vmcp_config::secrets`).
 pub(super) fn configured_headers(up: &Upstream) -> Result<Vec<(String, String)>, String> {
     up.spec
         .headers
         .iter()
-        .map(|(k, v)| Ok((k.clone(), vmcp_config::expand_env(v, |name| std::env::var(name).ok())?)))
+        .map(|(k, v)| Ok((k.clone(), vmcp_config::expand_env(v, vmcp_config::secrets::lookup)?)))
         .collect()
 }
 

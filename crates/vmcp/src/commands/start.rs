@@ -59,6 +59,7 @@ async fn bind(
 
 pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
     let mut loaded = super::config::load(config)?;
+    vmcp_config::secrets::install(vmcp_config::Secrets::load(&loaded.home.secrets_file())?);
     apply_overrides(&mut loaded.gateway, &fronts)?;
     crate::logging::init(&loaded.gateway.logging.level);
     let servers = match loaded.servers.take() {

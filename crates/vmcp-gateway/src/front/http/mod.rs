@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod legacy_sse;
+pub(crate) mod limits;
 mod registry;
 mod streamable;
 
@@ -65,14 +66,20 @@ pub async fn serve(
             .route("/messages", axum::routing::post(legacy_sse::message));
     }
     let app = app
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(middleware::from_fn_with_state(gw.clone(), auth::layer))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(middleware::from_fn_with_state(stop.clone(), limits::end_get_streams_on_stop))
         .layer(DefaultBodyLimit::max(max))
         .with_state(state);
     tracing::info!("Streamable HTTP front on http://{local}{}", cfg.path);
+    let (listener, drain) = limits::Limited::new(listener, cfg.max_connections, "the HTTP front");
+    // `tap_io` gives the listener `ConnectInfo<SocketAddr>`.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
+        .await?;
+    drain.wait().await;
+    Ok(())
 }
 
 async fn ready(State(st): State<Arc<HttpState>>) -> Response {
@@ -157,6 +164,7 @@ mod tests {
             max_sessions: 10,
             session_idle_timeout_secs: 60.0,
             legacy_sse: true,
+            max_connections: 8,
         }
     }
 
