@@ -675,3 +675,63 @@ fn isolation_over_websocket() {
     }
     check_isolation(&mut Ws::connect(&addr, &key));
 }
+
+/// Forward TCP connections to `target`, keeping every byte sent towards it.
+fn recording_proxy(target: String) -> (String, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let (Ok(mut client), Ok(mut server)) = (client, std::net::TcpStream::connect(&target)) else {
+                continue;
+            };
+            let (mut client_r, mut server_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                while let Ok(n @ 1..) = client_r.read(&mut buf) {
+                    record.lock().unwrap().extend_from_slice(&buf[..n]);
+                    if server_w.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = server_w.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut server, &mut client);
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// The client's credential stays at the gateway: a backend reached over HTTP (here another
+/// vMCP, behind a proxy that records what it is sent) sees vMCP's own requests only.
+#[test]
+fn backends_never_see_the_clients_credential() {
+    let inner_home = Home::new().fixture("f", &[]);
+    inner_home.write_servers();
+    let inner = Server::start(inner_home.path(), &["--http", "127.0.0.1:0"]);
+    let (proxy, seen) = recording_proxy(inner.http.clone().unwrap());
+    let home = Home::new()
+        .server(json!({ "id": "inner", "transport": "http", "url": format!("http://{proxy}/mcp") }));
+    home.write_servers();
+    assert!(home.vmcp(&["persona", "create", "limited"]).status.success());
+    assert!(home.vmcp(&["persona", "limited", "enable", "inner"]).status.success());
+    let key = new_key(&home, "limited");
+    let outer = Server::start(home.path(), &["--http", "127.0.0.1:0", "--api-keys"]);
+    let mut http = Http::legacy(&outer.url(), &key);
+    let r = http
+        .call("tools/call", json!({ "name": "inner__f__echo", "arguments": { "text": "relayed-marker" } }));
+    assert!(r.to_string().contains("relayed-marker"), "{r}");
+    let sent = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    assert!(sent.contains("relayed-marker"), "the proxy saw the call: {sent}");
+    assert!(!sent.contains(&key) && !sent.contains(&key["vmcp_".len()..]), "the key reached the backend");
+    assert!(
+        !sent.to_ascii_lowercase().contains("authorization:"),
+        "an Authorization header reached the backend"
+    );
+}
