@@ -341,7 +341,20 @@ fn an_http_upstream_that_restarts_loses_at_most_the_call_in_flight() {
         assert_eq!(gw.call_text(&format!("{s}__f__echo"), json!({ "text": "before" })), "before");
     }
 
+    // A call in flight on each when the server dies: it fails (it is the one request lost).
+    for s in ["m", "l"] {
+        gw.send(&json!({ "jsonrpc": "2.0", "id": format!("slow-{s}"), "method": "tools/call",
+            "params": { "name": format!("{s}__f__slow"), "arguments": { "ms": 10000 }, "_meta": { "progressToken": s } } }));
+        let token = json!(s);
+        gw.recv_until("progress of the slow call", move |v| {
+            v["method"] == "notifications/progress" && v["params"]["progressToken"] == token
+        });
+    }
     inner.kill();
+    for s in ["m", "l"] {
+        let lost = gw.response(&json!(format!("slow-{s}")));
+        assert!(lost.get("error").is_some(), "the call in flight fails, it does not hang: {lost}");
+    }
     let mut inner = Server::start(inner_home.path(), &["--http", &addr]);
     // The restarted server does not know the old session: vMCP initializes again by itself, and
     // the next call of each succeeds.
@@ -724,4 +737,29 @@ fn a_secrets_file_other_users_can_read_is_refused() {
     assert_eq!(out.status.code(), Some(64), "a config error: {stderr}");
     assert!(stderr.contains("secrets.env") && stderr.contains("chmod 600"), "{stderr}");
     assert!(!stderr.contains("do-not-print-me"), "{stderr}");
+}
+
+#[test]
+fn stdio_and_network_fronts_serve_at_the_same_time() {
+    let home = Home::new().fixture("f", &[]);
+    home.write_servers();
+    let mut gw = Gateway::spawn(home.path(), &["start", "--http", "127.0.0.1:0", "--ws", "127.0.0.1:0"]);
+    gw.initialize(json!({}));
+    let stderr_path = gw.stderr_path.clone();
+    let log_has = |what: &str| std::fs::read_to_string(&stderr_path).unwrap_or_default().contains(what);
+    eventually("both network fronts listen", || {
+        log_has("Streamable HTTP front on ") && log_has("WebSocket front on ws://")
+    });
+    let log = gw.stderr();
+    let http = log.split("Streamable HTTP front on ").nth(1).and_then(|r| r.split_whitespace().next());
+    let url = http.expect("the HTTP front runs beside stdio").to_owned();
+
+    let sid = legacy_session(&url, "2025-11-25");
+    let over_http = post(
+        &url,
+        &[("Mcp-Session-Id", &sid)],
+        &json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "name": "f__echo", "arguments": { "text": "http" } } }),
+    );
+    assert_eq!(messages(&over_http)[0]["result"]["content"][0]["text"], "http");
+    assert_eq!(gw.call_text("f__echo", json!({ "text": "stdio" })), "stdio");
 }
