@@ -163,15 +163,16 @@ impl AsyncWrite for Counted {
     }
 }
 
-/// Middleware: an event stream opened by GET (it answers no request) ends when `stop` fires, so
-/// a draining gateway is not held until its deadline by idle listeners; the client resumes
-/// elsewhere with `Last-Event-ID`. Streams answering a POST run until their request is done.
+/// Middleware: the Streamable HTTP GET stream at `path` (it answers no request) ends when `stop`
+/// fires, so a draining gateway is not held until its deadline by idle listeners; the client
+/// resumes elsewhere with `Last-Event-ID`. Streams answering a POST run until their request is
+/// done, and so does the legacy `/sse` stream, which carries the answers of its POSTs.
 pub(crate) async fn end_get_streams_on_stop(
-    State(stop): State<CancellationToken>,
+    State((stop, path)): State<(CancellationToken, Arc<str>)>,
     req: Request,
     next: Next,
 ) -> Response {
-    let is_get = req.method() == Method::GET;
+    let is_get = req.method() == Method::GET && req.uri().path() == &*path;
     let resp = next.run(req).await;
     let is_stream = resp
         .headers()

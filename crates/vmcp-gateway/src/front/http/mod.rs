@@ -68,7 +68,10 @@ pub async fn serve(
     let app = app
         .layer(middleware::from_fn_with_state(gw.clone(), auth::layer))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
-        .layer(middleware::from_fn_with_state(stop.clone(), limits::end_get_streams_on_stop))
+        .layer(middleware::from_fn_with_state(
+            (stop.clone(), Arc::from(cfg.path.as_str())),
+            limits::end_get_streams_on_stop,
+        ))
         .layer(DefaultBodyLimit::max(max))
         .with_state(state);
     tracing::info!("Streamable HTTP front on http://{local}{}", cfg.path);
