@@ -357,3 +357,55 @@ impl OkCall for Gateway {
         r
     }
 }
+
+#[test]
+fn a_client_disconnect_cancels_the_backend_request() {
+    let (_home, mut gw) = start(&[replicated("d", 1, json!({}))]);
+    gw.send(&request(500_009, "d__slow", json!({ "ms": 20000 })));
+    eventually_in_flight(&mut gw, "d", 1);
+    let before = gw.stderr().matches("fixture: cancelled request").count();
+    assert_eq!(before, 0);
+    gw.close_stdin();
+    // The client is gone: vMCP cancels the call at the backend before it stops the backend,
+    // and exits well before the call would have ended.
+    let t = Instant::now();
+    assert!(gw.wait_exit().is_some(), "vMCP exits when its stdio client leaves");
+    assert!(t.elapsed() < Duration::from_secs(15), "the slow call did not hold vMCP up");
+    assert!(gw.stderr().contains("fixture: cancelled request"), "{}", gw.stderr());
+}
+
+#[test]
+fn an_http_client_closing_its_answer_stream_cancels_the_backend_request() {
+    use std::io::{BufRead, BufReader, Write};
+    let home = Home::new().server(replicated("h", 1, json!({})));
+    home.write_servers();
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let addr = server.http.clone().unwrap();
+    let body = json!({ "jsonrpc": "2.0", "id": "slow", "method": "tools/call",
+        "params": { "name": "h__slow", "arguments": { "ms": 20000 }, "_meta": { "progressToken": 1,
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {} } } })
+    .to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n\
+         Mcp-Method: tools/call\r\nMcp-Name: h__slow\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // A progress event proves the call is running at the backend; then the client goes away.
+    let mut reader = BufReader::new(conn);
+    let mut line = String::new();
+    while !line.contains("notifications/progress") {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the answer stream ended early");
+    }
+    drop(reader);
+    let deadline = Instant::now() + WAIT;
+    while !server.stderr().contains("fixture: cancelled request") {
+        assert!(Instant::now() < deadline, "the backend never saw the cancellation:\n{}", server.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
