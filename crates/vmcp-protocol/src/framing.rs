@@ -1,9 +1,13 @@
 //! Newline-delimited JSON framing (MCP stdio), with a hard cap on message size.
 //!
 //! Invariant: memory per connection is bounded by the cap: an oversized line is discarded as it
-//! streams in and reported once as `Frame::TooLarge`, and the next line is read normally.
+//! streams in and reported once as `Frame::TooLarge` (with its first [`HEAD`] bytes, enough to
+//! find the id of a well-formed message), and the next line is read normally.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+
+/// How much of an oversized line is kept, so its sender can be told which message was dropped.
+pub const HEAD: usize = 1024;
 use tokio_util::codec::Decoder;
 
 /// One frame read from a stream.
@@ -11,8 +15,8 @@ use tokio_util::codec::Decoder;
 pub enum Frame {
     /// A non-empty line without its newline (and without a trailing `\r`).
     Line(BytesMut),
-    /// A line longer than the cap; `len` counts the bytes seen.
-    TooLarge { len: usize },
+    /// A line longer than the cap; `len` counts the bytes seen, `head` holds the first ones.
+    TooLarge { len: usize, head: Bytes },
 }
 
 /// Splits a byte stream into lines of at most `max` bytes.
@@ -21,8 +25,8 @@ pub struct LineCodec {
     max: usize,
     /// Bytes already scanned for a newline in the current line.
     scanned: usize,
-    /// Set while skipping the rest of an oversized line.
-    discarding: Option<usize>,
+    /// Set while skipping the rest of an oversized line: bytes seen, and its head.
+    discarding: Option<(usize, Bytes)>,
 }
 
 impl LineCodec {
@@ -41,15 +45,14 @@ impl Decoder for LineCodec {
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, Self::Error> {
         loop {
-            if let Some(seen) = self.discarding {
+            if let Some((seen, head)) = self.discarding.take() {
                 match memchr(b'\n', buf) {
                     Some(i) => {
                         buf.advance(i + 1);
-                        self.discarding = None;
-                        return Ok(Some(Frame::TooLarge { len: seen + i }));
+                        return Ok(Some(Frame::TooLarge { len: seen + i, head }));
                     }
                     None => {
-                        self.discarding = Some(seen + buf.len());
+                        self.discarding = Some((seen + buf.len(), head));
                         buf.clear();
                         return Ok(None);
                     }
@@ -70,12 +73,14 @@ impl Decoder for LineCodec {
                     return Ok(Some(Frame::Line(line)));
                 }
                 Some(i) => {
+                    let head = Bytes::copy_from_slice(&buf[..i.min(HEAD)]);
                     buf.advance(i + 1);
                     self.scanned = 0;
-                    return Ok(Some(Frame::TooLarge { len: i }));
+                    return Ok(Some(Frame::TooLarge { len: i, head }));
                 }
                 None if buf.len() > self.max => {
-                    self.discarding = Some(buf.len());
+                    let head = Bytes::copy_from_slice(&buf[..buf.len().min(HEAD)]);
+                    self.discarding = Some((buf.len(), head));
                     self.scanned = 0;
                     buf.clear();
                 }
@@ -91,8 +96,8 @@ impl Decoder for LineCodec {
         match self.decode(buf)? {
             Some(frame) => Ok(Some(frame)),
             None if self.discarding.is_some() => {
-                let len = self.discarding.take().unwrap_or(0);
-                Ok(Some(Frame::TooLarge { len }))
+                let (len, head) = self.discarding.take().unwrap_or_default();
+                Ok(Some(Frame::TooLarge { len, head }))
             }
             None if !buf.is_empty() && !buf.iter().all(u8::is_ascii_whitespace) => {
                 self.scanned = 0;
@@ -144,9 +149,13 @@ mod tests {
     fn oversized_lines_are_reported_once_and_skipped() {
         let big = [b'x'; 50];
         let got = decode_all(10, &[b"{\"a\":1}\n", &big[..20], &big[20..], b"\n{\"b\":2}\n"]);
-        assert_eq!(got, [line("{\"a\":1}"), Frame::TooLarge { len: 50 }, line("{\"b\":2}")]);
+        let head = Bytes::from_static(&[b'x'; 20]);
+        assert_eq!(got, [line("{\"a\":1}"), Frame::TooLarge { len: 50, head }, line("{\"b\":2}")]);
         let got = decode_all(10, &[b"0123456789ABC\nok\n"]);
-        assert_eq!(got, [Frame::TooLarge { len: 13 }, line("ok")]);
+        assert_eq!(
+            got,
+            [Frame::TooLarge { len: 13, head: Bytes::from_static(b"0123456789ABC") }, line("ok")]
+        );
     }
 
     #[test]

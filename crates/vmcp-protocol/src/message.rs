@@ -57,6 +57,89 @@ impl ParseError {
     }
 }
 
+/// The raw `id` of a message known only by its first bytes (an oversized line that was not
+/// kept): found when the top-level `id` member lies complete within `head`, as it does in what
+/// SDKs write (`{"jsonrpc":"2.0","id":7,"result":...`). A string or an integer; else `None`.
+pub fn peek_id(head: &[u8]) -> Option<&str> {
+    let text = match std::str::from_utf8(head) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
+    };
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(b, i);
+        let key_end = value_end(b, i).filter(|_| b.get(i) == Some(&b'"'))?;
+        let key = &text[i + 1..key_end - 1];
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        let end = value_end(b, i)?;
+        if key == "id" {
+            let id = &text[i..end];
+            let integer = id.trim_start_matches('-').bytes().all(|c| c.is_ascii_digit()) && id != "-";
+            return (id.starts_with('"') || integer).then_some(id);
+        }
+        i = skip_ws(b, end);
+        if b.get(i) != Some(&b',') {
+            return None;
+        }
+        i += 1;
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
+/// Where the JSON value starting at `i` ends (exclusive); `None` if it runs past the buffer.
+fn value_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut i = start;
+    while let Some(&c) = b.get(i) {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => {
+                    in_string = false;
+                    if depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+        } else {
+            match c {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth == 0 => return (i > start).then_some(i),
+                b'}' | b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                b',' | b' ' | b'\t' | b'\r' | b'\n' if depth == 0 => return (i > start).then_some(i),
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Keep a member that is present, even when it is `null` (serde would make that `None`).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
     Box::<RawValue>::deserialize(d).map(Some)
@@ -239,5 +322,17 @@ mod tests {
         assert!(!is_batch(b"{}"));
         assert_eq!(split_batch(br#"[{"a":1}, 2]"#).unwrap().len(), 2);
         assert!(split_batch(b"[]").is_err());
+    }
+
+    #[test]
+    fn peek_id_finds_a_complete_top_level_id_in_a_prefix() {
+        assert_eq!(peek_id(br#"{"jsonrpc":"2.0","id":7,"result":{"tools":[{"na"#), Some("7"));
+        assert_eq!(peek_id(br#"{"jsonrpc":"2.0","id":"a,b}","method":"x","params":{"#), Some(r#""a,b}""#));
+        assert_eq!(peek_id(br#"{"params":{"id":1,"x":[1,{"y":"}"}]},"id":-12 ,"#), Some("-12"));
+        // Cut inside the id, or the id comes after the cut: unknown.
+        assert_eq!(peek_id(br#"{"jsonrpc":"2.0","id":12"#), None);
+        assert_eq!(peek_id(br#"{"jsonrpc":"2.0","result":{"a":"#), None);
+        assert_eq!(peek_id(br#"{"id":null,"error":{}}"#), None);
+        assert_eq!(peek_id(b"not json at all"), None);
     }
 }

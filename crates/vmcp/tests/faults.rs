@@ -26,6 +26,7 @@ fn malformed_oversized_and_unknown_requests_get_errors_and_the_connection_surviv
         v.get("error").is_some() && v["error"]["message"].as_str().unwrap_or("").contains("exceeds")
     });
     assert_eq!(err["error"]["code"], -32600);
+    assert_eq!(err["id"], "big", "the error names the request it answers: {err}");
 
     let unknown = gw.call("no/such/method", json!({}));
     assert_eq!(unknown["error"]["code"], -32601);
@@ -33,6 +34,21 @@ fn malformed_oversized_and_unknown_requests_get_errors_and_the_connection_surviv
     assert_eq!(tool["error"]["code"], -32602);
     assert!(tool["error"]["message"].as_str().unwrap().contains("ok__nope"));
 
+    assert_eq!(gw.call_text("ok__echo", json!({ "text": "still here" })), "still here");
+}
+
+#[test]
+fn an_oversized_answer_from_a_backend_fails_its_request_at_once() {
+    let home = Home::new().fixture("ok", &[]);
+    home.write_config("[gateway]\nmax_message_size = \"4KiB\"\n");
+    let mut gw = home.start();
+    gw.initialize(json!({}));
+    // The request is small, the backend's answer is not: it is dropped, and the call fails with
+    // the reason instead of waiting for the timeout.
+    let big =
+        gw.call("tools/call", json!({ "name": "ok__echo", "arguments": { "text": "x", "repeat": 10_000 } }));
+    assert_eq!(big["error"]["code"], -32603, "{big}");
+    assert!(big["error"]["message"].as_str().unwrap().contains("max_message_size"), "{big}");
     assert_eq!(gw.call_text("ok__echo", json!({ "text": "still here" })), "still here");
 }
 

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::codec::FramedRead;
-use vmcp_protocol::{Frame, LineCodec, ParseError};
+use vmcp_protocol::{Frame, LineCodec, ParseError, message};
 
 use crate::dispatch;
 use crate::gateway::Gateway;
@@ -35,12 +35,15 @@ where
         let Ok(permit) = limit.clone().acquire_owned().await else { break };
         match frame {
             Ok(Frame::Line(line)) => dispatch::accept(&gw, &session, &line, permit),
-            Ok(Frame::TooLarge { len }) => {
+            Ok(Frame::TooLarge { len, head }) => {
                 tracing::warn!(
                     session = session.id,
                     "client sent a message of {len} bytes, over the limit of {max}"
                 );
-                session.send(dispatch::frame_error(&ParseError::TooLarge { len, max })).await;
+                // Answer under the request's own id when its head shows it, so the client's
+                // call fails at once instead of waiting.
+                let e = ParseError::TooLarge { len, max }.to_rpc().to_json();
+                session.send(message::error_response(message::peek_id(&head), &e)).await;
             }
             Err(e) => {
                 tracing::warn!(session = session.id, "reading stdin failed: {e}");

@@ -14,7 +14,7 @@ use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
 use vmcp_config::Transport;
-use vmcp_protocol::{Frame, LineCodec, Message};
+use vmcp_protocol::{ErrorCode, Frame, LineCodec, Message, RpcError, message};
 
 use super::child::{self, ChildSpec};
 use super::{Options, Status, Upstream};
@@ -85,8 +85,20 @@ async fn read_loop(
                     preview(&line)
                 ),
             },
-            Ok(Frame::TooLarge { len }) => {
-                tracing::warn!(server = %up.spec.id, "server sent a message of {len} bytes, over the limit of {max}; dropped")
+            Ok(Frame::TooLarge { len, head }) => {
+                tracing::warn!(server = %up.spec.id, "server sent a message of {len} bytes, over the limit of {max}; dropped");
+                // An answer that was dropped still ends its request, at once and with the reason.
+                if let Some(id) = message::peek_id(&head) {
+                    let e = RpcError::new(
+                        ErrorCode::InternalError,
+                        format!("the server's answer of {len} bytes is over max_message_size ({max} bytes)"),
+                    );
+                    if let Ok(msg) =
+                        Message::parse(message::error_response(Some(id), &e.to_json()).as_bytes())
+                    {
+                        super::deliver(&up, msg, &opts);
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(server = %up.spec.id, "reading stdout failed: {e}");
