@@ -41,10 +41,8 @@ pub struct Gateway {
     pub(crate) opts: upstream::Options,
     ready: watch::Sender<bool>,
     rebuild: tokio::sync::Mutex<()>,
-    /// (server, uri) -> how many sessions subscribed through vMCP.
-    pub(crate) subscriptions: Mutex<HashMap<(String, String), usize>>,
-    /// Modern backends' resource subscriptions: the listen request held open per (server, uri).
-    pub(crate) upstream_listens: Mutex<HashMap<(String, String), tokio::task::AbortHandle>>,
+    /// Resource subscriptions held at backends, per replica (see `subscriptions.rs`).
+    pub(crate) subscriptions: Mutex<crate::subscriptions::Held>,
     stop: tokio_util::sync::CancellationToken,
     pub started_at: Instant,
     /// Authentication of network callers, set once at start (absent: loopback-only fronts).
@@ -71,7 +69,6 @@ impl Gateway {
             ready: watch::channel(false).0,
             rebuild: tokio::sync::Mutex::new(()),
             subscriptions: Mutex::default(),
-            upstream_listens: Mutex::default(),
             stop: tokio_util::sync::CancellationToken::new(),
             started_at: Instant::now(),
             auth: std::sync::OnceLock::new(),
@@ -214,7 +211,7 @@ impl Gateway {
         let mounts = self.mounts();
         for uri in session.subscriptions() {
             if let Ok(s) = crate::route::resource_owner(&mounts, session, &uri) {
-                crate::subscriptions::release(self, &mounts.servers[s], &uri);
+                crate::subscriptions::release(self, session.id, &mounts.servers[s], &uri);
             }
         }
     }

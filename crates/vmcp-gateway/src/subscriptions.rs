@@ -1,10 +1,15 @@
 //! Resource subscriptions through vMCP: per session (who gets `resources/updated`), and per
-//! (server, uri) at the backend, counted so that the backend subscription lives while any
-//! session wants it and ends with the last one.
+//! (server, replica, uri) at the backend, counted so that the backend subscription lives while
+//! any session wants it and ends with the last one.
+//!
+//! A subscription is stateful traffic: it is held by the session's affinity replica (the one
+//! its MRTR retries go to), and its unsubscribe goes to the replica that holds it, even if the
+//! session's affinity has moved since.
 //!
 //! A legacy backend is subscribed with `resources/subscribe`; a modern backend with a
 //! `subscriptions/listen` request naming the URI, held open until the last session leaves.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +20,24 @@ use crate::era;
 use crate::gateway::{Gateway, Mounted};
 use crate::route::{self, Reply};
 use crate::session::Session;
+
+/// (server, replica, uri).
+type Key = (String, usize, String);
+
+/// The subscriptions vMCP holds at backends.
+#[derive(Default)]
+pub(crate) struct Held {
+    /// How many sessions want each backend subscription.
+    counts: HashMap<Key, usize>,
+    /// The replica holding each session's subscription: (session, server, uri) → replica.
+    by_session: HashMap<(u64, String, String), usize>,
+    /// Modern backends: the listen request held open per subscription.
+    listens: HashMap<Key, tokio::task::AbortHandle>,
+}
+
+fn held(gw: &Gateway) -> std::sync::MutexGuard<'_, Held> {
+    gw.subscriptions.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// `resources/subscribe` or `resources/unsubscribe` from a client.
 pub async fn handle(
@@ -31,13 +54,13 @@ pub async fn handle(
         .unwrap_or_default();
     if method == "resources/subscribe" {
         if session.subscribe(&uri)
-            && let Err(e) = acquire(gw, &m, &uri).await
+            && let Err(e) = acquire(gw, session.id, &m, &uri).await
         {
             session.unsubscribe(&uri);
             return Err(e);
         }
     } else if session.unsubscribe(&uri) {
-        release(gw, &m, &uri);
+        release(gw, session.id, &m, &uri);
     }
     Ok(Reply::Result(era::to_client("{}", session).into_owned()))
 }
@@ -48,21 +71,24 @@ pub async fn for_listener(gw: &Gateway, session: &Arc<Session>, uri: &str) -> Re
     handle(gw, session, "resources/subscribe", Some(&params)).await.map(|_| ())
 }
 
-/// Count one more session on (server, uri); the first one subscribes at the backend.
-async fn acquire(gw: &Gateway, m: &Arc<Mounted>, uri: &str) -> Result<(), RpcError> {
-    let key = (m.spec.id.clone(), uri.to_owned());
+/// Count the session on (server, its replica, uri); the first one subscribes at that replica.
+async fn acquire(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> Result<(), RpcError> {
+    let lease = m.choose(Some(crate::resilience::affinity_key(session)), 0)?;
+    let replica = lease.index;
+    let key = (m.spec.id.clone(), replica, uri.to_owned());
     let first = {
-        let mut counts = gw.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
-        let n = counts.entry(key.clone()).or_insert(0);
+        let mut held = held(gw);
+        held.by_session.insert((session, m.spec.id.clone(), uri.to_owned()), replica);
+        let n = held.counts.entry(key.clone()).or_insert(0);
         *n += 1;
         *n == 1
     };
     if !first {
         return Ok(());
     }
-    let outcome = match m.up().era() {
+    let up = lease.up.clone();
+    let outcome = match up.era() {
         Some(Era::Modern) => {
-            let up = m.up();
             let params =
                 format!(r#"{{"notifications":{{"resourceSubscriptions":[{}]}}}}"#, splice::quote(uri));
             let task = tokio::spawn(async move {
@@ -71,74 +97,74 @@ async fn acquire(gw: &Gateway, m: &Arc<Mounted>, uri: &str) -> Result<(), RpcErr
                 let _ =
                     up.request(up.next_id(), "subscriptions/listen", params.as_deref(), None, forever).await;
             });
-            gw.upstream_listens
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key.clone(), task.abort_handle());
+            held(gw).listens.insert(key.clone(), task.abort_handle());
+            lease.answered();
             Ok(())
         }
         _ => {
             let params = format!(r#"{{"uri":{}}}"#, splice::quote(uri));
             let timeout = Duration::from_secs_f64(m.spec.timeout_secs);
-            match m.up().request(m.up().next_id(), "resources/subscribe", Some(&params), None, timeout).await
-            {
-                Ok(reply) if reply.result.is_some() => Ok(()),
-                Ok(reply) => Err(RpcError::new(
-                    vmcp_protocol::ErrorCode::BackendError,
-                    format!(
-                        "server `{}` refused the subscription: {}",
-                        m.spec.id,
-                        reply.error.as_deref().map_or("", |e| e.get())
-                    ),
-                )),
-                Err(e) => Err(route::upstream_error(&e)),
+            match up.request(up.next_id(), "resources/subscribe", Some(&params), None, timeout).await {
+                Ok(reply) => {
+                    lease.answered();
+                    match reply.result {
+                        Some(_) => Ok(()),
+                        None => Err(RpcError::new(
+                            vmcp_protocol::ErrorCode::BackendError,
+                            format!(
+                                "server `{}` refused the subscription: {}",
+                                m.spec.id,
+                                reply.error.as_deref().map_or("", |e| e.get())
+                            ),
+                        )),
+                    }
+                }
+                Err(e) => {
+                    lease.failed();
+                    Err(route::upstream_error(&e))
+                }
             }
         }
     };
     if outcome.is_err() {
-        gw.subscriptions.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        let mut held = held(gw);
+        held.counts.remove(&key);
+        held.by_session.remove(&(session, m.spec.id.clone(), uri.to_owned()));
     }
     outcome
 }
 
-/// One session fewer on (server, uri); the last one ends the backend subscription.
-pub fn release(gw: &Gateway, m: &Arc<Mounted>, uri: &str) {
-    let key = (m.spec.id.clone(), uri.to_owned());
-    let last = {
-        let mut counts = gw.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
-        match counts.get_mut(&key) {
-            Some(n) if *n <= 1 => {
-                counts.remove(&key);
-                true
-            }
-            Some(n) => {
+/// One session fewer on (server, replica, uri); the last one ends the backend subscription at
+/// the replica that holds it.
+pub fn release(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) {
+    let (replica, listen) = {
+        let mut held = held(gw);
+        let Some(replica) = held.by_session.remove(&(session, m.spec.id.clone(), uri.to_owned())) else {
+            return;
+        };
+        let key = (m.spec.id.clone(), replica, uri.to_owned());
+        match held.counts.get_mut(&key) {
+            Some(n) if *n > 1 => {
                 *n -= 1;
-                false
+                return;
             }
-            None => false,
+            Some(_) => {
+                held.counts.remove(&key);
+            }
+            None => return,
         }
+        (replica, held.listens.remove(&key))
     };
-    if !last {
-        return;
-    }
-    if let Some(task) = gw.upstream_listens.lock().unwrap_or_else(|p| p.into_inner()).remove(&key) {
+    if let Some(task) = listen {
         task.abort(); // dropping the request cancels it at the backend
         return;
     }
-    if m.up().is_ready() {
-        let m = m.clone();
+    let Some(up) = m.replicas.get(replica).map(crate::mounted::Replica::up) else { return };
+    if up.is_ready() {
         let params = format!(r#"{{"uri":{}}}"#, splice::quote(uri));
         tokio::spawn(async move {
-            let _ = m
-                .up()
-                .request(
-                    m.up().next_id(),
-                    "resources/unsubscribe",
-                    Some(&params),
-                    None,
-                    Duration::from_secs(5),
-                )
-                .await;
+            let timeout = Duration::from_secs(5);
+            let _ = up.request(up.next_id(), "resources/unsubscribe", Some(&params), None, timeout).await;
         });
     }
 }

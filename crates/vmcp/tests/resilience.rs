@@ -409,3 +409,39 @@ fn an_http_client_closing_its_answer_stream_cancels_the_backend_request() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_subscription_stays_on_the_sessions_replica_and_its_unsubscribe_goes_there_too() {
+    // Replica 0 takes no balanced traffic (weight 0), so the session's replica is 1 or 2: a
+    // subscription parked on "the first ready replica" would never be seen by the `touch` calls.
+    let (_home, mut gw) = start(&[replicated("sub", 3, json!({ "weights": [0, 1, 1] }))]);
+    let uri = "fixture://static/hello";
+    // Which replicas hold the subscription: `touch` on each, through balanced calls.
+    let holders = |gw: &mut Gateway| {
+        let mut seen = HashMap::new();
+        for _ in 0..12 {
+            let r = gw.ok_call("sub__touch", json!({ "uri": uri }));
+            *seen.entry(r["result"]["content"][0]["text"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+        }
+        seen
+    };
+    gw.ok("resources/subscribe", json!({ "uri": uri }));
+    let seen = holders(&mut gw);
+    let notified = seen.get("notified subscribers").copied().unwrap_or(0);
+    assert!(notified >= 1, "the subscription is held by a replica that serves the session: {seen:?}");
+    assert!(seen.get("not subscribed").copied().unwrap_or(0) >= 1, "and by one replica only: {seen:?}");
+    // Every touch on the holding replica reached the client.
+    let updates = gw.drain_notifications("notifications/resources/updated");
+    assert_eq!(updates.len(), notified, "{updates:?}");
+    assert!(updates.iter().all(|u| u["params"]["uri"] == uri));
+    // Unsubscribe reaches the same replica: nobody is subscribed any more.
+    gw.ok("resources/unsubscribe", json!({ "uri": uri }));
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen = holders(&mut gw);
+        if !seen.contains_key("notified subscribers") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the holding replica never got the unsubscribe: {seen:?}");
+    }
+}
