@@ -115,6 +115,11 @@ pub struct Mounted {
     stop: CancellationToken,
 }
 
+/// How many replicas `spec` runs.
+pub fn replica_count(spec: &ServerSpec) -> usize {
+    replica_specs(spec).len()
+}
+
 /// The specs of each replica: `replicas` copies of a stdio server, or one per URL.
 fn replica_specs(spec: &ServerSpec) -> Vec<Arc<ServerSpec>> {
     match &spec.transport {

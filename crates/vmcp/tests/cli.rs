@@ -160,3 +160,34 @@ fn status_list_and_stop_talk_to_the_running_gateway() {
     assert!(status.success(), "the gateway exits cleanly on stop: {status:?}");
     assert_eq!(home.vmcp(&["status"]).status.code(), Some(3));
 }
+
+#[test]
+fn config_validate_checks_each_servers_resilience_block() {
+    let cases = [
+        (json!({ "strategy": "fastest" }), "servers[1]: resilience: unknown variant `fastest`"),
+        (json!({ "weights": [1, 2] }), "servers[1]: resilience.weights: has 2 entries for 3 replicas"),
+        (
+            json!({ "breaker": { "failure_threshold": 0 } }),
+            "servers[1]: resilience.breaker.failure_threshold: must be at least 1",
+        ),
+        (
+            json!({ "health": { "interval": -1 } }),
+            "servers[1]: resilience.health.interval: must be a positive",
+        ),
+    ];
+    for (resilience, want) in cases {
+        let home = Home::new()
+            .fixture("fine", &[])
+            .server(json!({ "id": "pool", "command": FIXTURE, "replicas": 3, "resilience": resilience }));
+        home.write_servers();
+        let out = home.vmcp(&["config", "validate"]);
+        assert_eq!(out.status.code(), Some(64), "{want}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("servers.json: ") && err.contains(want), "want `{want}` in: {err}");
+    }
+    let home = Home::new().server(json!({ "id": "pool", "command": FIXTURE, "replicas": 3,
+        "resilience": { "strategy": "weighted", "weights": [1, 2, 7], "breaker": { "failure_threshold": 2 } } }));
+    home.write_servers();
+    let out = home.vmcp(&["config", "validate"]);
+    assert!(out.status.success(), "a valid block passes: {}", stderr(&out));
+}

@@ -36,10 +36,30 @@ pub fn validate(config: Option<&Path>) -> anyhow::Result<()> {
         .source
         .as_ref()
         .map_or_else(|| "built-in defaults".to_owned(), |p| p.display().to_string());
+    if let Some(file) = &loaded.servers {
+        check_resilience(file)?;
+    }
     println!("ok: {source}");
     match &loaded.servers {
         Some(s) => println!("ok: {} ({} servers enabled)", loaded.servers_path.display(), s.servers.len()),
         None => println!("ok: {} absent; the built-in default servers apply", loaded.servers_path.display()),
+    }
+    Ok(())
+}
+
+/// Each enabled server's `resilience` object, checked as the gateway will when it starts the
+/// server (which, with an invalid one, leaves that server stopped).
+fn check_resilience(file: &ServersFile) -> Result<(), vmcp_config::ConfigError> {
+    for (i, raw) in file.raw.servers.iter().enumerate() {
+        let Some(spec) = file.servers.iter().find(|s| s.id == raw.id) else { continue };
+        let replicas = vmcp_gateway::mounted::replica_count(spec);
+        if let Err(e) = vmcp_gateway::resilience::Resilience::from_value(spec.resilience.as_ref(), replicas) {
+            return Err(vmcp_config::ConfigError::new(
+                &file.path,
+                Some(format!("servers[{i}]")),
+                e.to_string(),
+            ));
+        }
     }
     Ok(())
 }
