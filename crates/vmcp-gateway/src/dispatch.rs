@@ -201,6 +201,9 @@ async fn handle(gw: &Arc<Gateway>, session: &Arc<Session>, msg: &Message) -> Res
         "resources/subscribe" | "resources/unsubscribe" => {
             crate::subscriptions::handle(gw, session, method, params).await
         }
+        m if crate::tasks::is_method(m) => {
+            crate::tasks::handle(gw, session, msg.id.as_deref().map(|i| i.get()), method, params).await
+        }
         "subscriptions/listen" => {
             let id = msg.id.as_deref().map_or("null", |i| i.get());
             crate::listen::serve(gw, session, id, params).await.map(Reply::Result)

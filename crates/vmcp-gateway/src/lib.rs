@@ -28,6 +28,7 @@ pub mod route;
 pub mod session;
 mod stats;
 mod subscriptions;
+pub mod tasks;
 pub mod upstream;
 pub mod uri_template;
 

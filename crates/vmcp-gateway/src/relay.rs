@@ -102,7 +102,12 @@ fn notification(gw: &Arc<Gateway>, up: &Arc<Upstream>, msg: Message) {
             tracing::debug!(server = %up.id(), "backend cancelled a request: {}", params.unwrap_or(""));
         }
         _ => {
-            let line = message::notification(method, params);
+            // A task's status names the task as clients know it (`tasks.rs`).
+            let renamed = match method {
+                "notifications/tasks/status" => params.and_then(|p| crate::tasks::status_params(gw, up, p)),
+                _ => None,
+            };
+            let line = message::notification(method, renamed.as_deref().or(params));
             for s in gw.sessions().iter().filter(|s| s.era() != Some(Era::Modern) && sees(s, up.id())) {
                 s.try_send(line.clone());
             }

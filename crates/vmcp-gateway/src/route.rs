@@ -118,7 +118,7 @@ async fn attempt(
     m: &Arc<Mounted>,
     lease: crate::mounted::Lease<'_>,
 ) -> Result<Result<Reply, RpcError>, UpstreamError> {
-    let up = lease.up.clone();
+    let (up, replica) = (lease.up.clone(), lease.index);
     let id = up.next_id();
     // Progress: the backend sees vMCP's request id as the token and gives it back in its
     // notifications, which `relay` maps to this client's own token.
@@ -197,7 +197,8 @@ async fn attempt(
             .await);
         }
     }
-    Ok(Ok(answer(method, session, msg)))
+    // A task the backend created is named so that `tasks/*` find their way back (`tasks.rs`).
+    Ok(Ok(crate::tasks::on_answer(method, &m.spec.id, replica, answer(method, session, msg))))
 }
 
 /// A backend's answer as the client gets it.

@@ -58,6 +58,7 @@ fn peek(line: &str) -> Peek {
     let name = match method.as_deref() {
         Some("tools/call" | "prompts/get") => params.and_then(|p| splice::get(p, "name")),
         Some("resources/read") => params.and_then(|p| splice::get(p, "uri")),
+        Some("tasks/get" | "tasks/update" | "tasks/cancel") => params.and_then(|p| splice::get(p, "taskId")),
         _ => None,
     }
     .and_then(splice::as_str)

@@ -237,6 +237,15 @@ async fn modern_post(st: &Arc<HttpState>, peer: SocketAddr, headers: &HeaderMap,
             }
         }
     }
+    // SEP-2663: a tasks request's Mcp-Name, when present, names its task.
+    if matches!(msg.method(), "tasks/get" | "tasks/update" | "tasks/cancel")
+        && let Some(h) = header(headers, "mcp-name").map(|h| h.trim_matches([' ', '\t']))
+    {
+        let body = msg.params().and_then(|p| splice::get(p, "taskId")).and_then(splice::as_str);
+        if body.as_deref() != Some(h) {
+            return mismatch(format!("Mcp-Name `{h}` does not match the body's taskId"));
+        }
+    }
     if msg.kind() != MessageKind::Request {
         // On HTTP a modern client cancels by closing the stream; other notifications have no use.
         return StatusCode::ACCEPTED.into_response();
