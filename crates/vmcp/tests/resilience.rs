@@ -445,3 +445,25 @@ fn a_subscription_stays_on_the_sessions_replica_and_its_unsubscribe_goes_there_t
         assert!(Instant::now() < deadline, "the holding replica never got the unsubscribe: {seen:?}");
     }
 }
+
+#[test]
+fn a_hung_replica_turns_unhealthy_after_the_probe_threshold_and_healthy_after_it_recovers() {
+    let health = json!({ "interval": 0.1, "timeout": 0.2, "unhealthy_threshold": 2, "healthy_threshold": 2 });
+    let (_home, mut gw) =
+        start(&[replicated("hp", 1, json!({ "health": health, "breaker": { "failure_threshold": 100 } }))]);
+    wait_health(&mut gw, "hp", "healthy at first", |h| h["status"] == "healthy");
+    // A wedged process for 3 s (an unhealthy replica gets no `set_mode normal` through vMCP).
+    gw.ok_call("hp__set_mode", json!({ "mode": "hang", "ms": 3000 }));
+    let h = wait_health(&mut gw, "hp", "the hung replica is unhealthy", |h| h["status"] == "unhealthy");
+    assert_eq!(h["replicas"][0]["health"], "unhealthy", "{h}");
+    assert_eq!(h["replicas"][0]["breaker"], "closed", "the probes, not the breaker, found it: {h}");
+    assert!(gw.stderr().contains("health: unhealthy"), "logged");
+    // No request reaches an unhealthy replica: this single server fails fast with 2001.
+    let r = gw.call("tools/call", json!({ "name": "hp__echo", "arguments": { "text": "x" } }));
+    assert_eq!(r["error"]["code"], 2001, "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("unhealthy"), "{r}");
+    // The hang ends: healthy_threshold good probes make it healthy and it serves again.
+    wait_health(&mut gw, "hp", "healthy again", |h| h["status"] == "healthy");
+    assert_eq!(gw.call_text("hp__echo", json!({ "text": "back" })), "back");
+    assert!(gw.stderr().contains("healthy again"));
+}
