@@ -11,6 +11,7 @@
 #
 # Usage: crates/vmcp-bench/run-benchmarks.sh            (the full set, a few minutes)
 #        crates/vmcp-bench/run-benchmarks.sh --quick    (small counts: checks that it all runs)
+# Honors CARGO_TARGET_DIR.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -39,8 +40,9 @@ fi
 echo "==> building release binaries" >&2
 cargo build --release --locked -p vmcp -p vmcp-bench -p vmcp-servers >&2
 
-bench=target/release/vmcp-bench
-fixture=target/release/vmcp-fixture
+target="${CARGO_TARGET_DIR:-target}"
+bench="$target/release/vmcp-bench"
+fixture="$target/release/vmcp-fixture"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -80,4 +82,4 @@ echo
 marker="$(mktemp)"
 trap 'rm -f "$marker"' EXIT
 cargo bench --locked -p vmcp-protocol --bench envelope -- "${criterion[@]}" >&2
-"$bench" criterion-table target/criterion --newer-than "$marker"
+"$bench" criterion-table "$target/criterion" --newer-than "$marker"
