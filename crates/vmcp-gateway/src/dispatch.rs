@@ -233,7 +233,7 @@ async fn initialize(gw: &Gateway, session: &Session, params: Option<&str>) -> Re
         gw.capabilities(),
         Gateway::server_info()
     );
-    if let Some(text) = gw.instructions() {
+    if let Some(text) = gw.instructions(&session.caller) {
         result.push_str(",\"instructions\":");
         result.push_str(&splice::quote(&text));
     }
@@ -250,7 +250,7 @@ async fn discover(gw: &Gateway, session: &Session) -> Result<Reply, RpcError> {
         version::MODERN,
         gw.capabilities(),
     );
-    if let Some(text) = gw.instructions() {
+    if let Some(text) = gw.instructions(&session.caller) {
         result.push_str(",\"instructions\":");
         result.push_str(&splice::quote(&text));
     }

@@ -245,17 +245,22 @@ impl Gateway {
         while set.join_next().await.is_some() {}
     }
 
-    /// The `initialize` / `server/discover` capabilities: what the mounted servers offer, merged.
+    /// The `initialize` / `server/discover` capabilities: what the mounted servers offer,
+    /// merged. Not narrowed per persona: a persona granted a server later must be able to use
+    /// what it offers without reconnecting (a legacy client learns capabilities once), and a
+    /// capability names no server; what a persona may see is decided by the lists.
     pub fn capabilities(&self) -> String {
         crate::capabilities::merged(&self.mounts())
     }
 
-    /// Backends' instructions, each under its server's name.
-    pub fn instructions(&self) -> Option<String> {
+    /// Backends' instructions, each under its server's name: only of servers the caller may use
+    /// (they describe what a server offers).
+    pub fn instructions(&self, caller: &Caller) -> Option<String> {
         let parts: Vec<String> = self
             .mounts()
             .servers
             .iter()
+            .filter(|m| crate::policy::Policy::may_reach(caller, &m.spec.id))
             .filter_map(|m| {
                 let hs = m.up().handshake()?;
                 let text = hs.instructions.as_deref()?.trim();

@@ -213,6 +213,11 @@ pub struct Subject<'a> {
 pub struct Policy;
 
 impl Policy {
+    /// May the caller reach this server at all (see anything of it)?
+    pub fn may_reach(caller: &Caller, server: &str) -> bool {
+        Self::visible(caller, Subject { server, kind: Kind::Server, name: "" })
+    }
+
     /// May the caller see this item in a listing?
     #[inline]
     pub fn visible(caller: &Caller, subject: Subject<'_>) -> bool {

@@ -348,7 +348,10 @@ fn check_isolation(front: &mut dyn Front) {
 fn seed_scenario_limited_persona_over_stdio() {
     let home = two_servers();
     let mut gw = Gateway::spawn(home.path(), &["start", "--persona", "limited"]);
-    gw.initialize(json!({}));
+    let init = gw.initialize(json!({}));
+    // The servers' instructions describe what they offer: only those of servers it may use.
+    let instructions = init["instructions"].as_str().unwrap_or_default();
+    assert!(instructions.contains("## server1") && !instructions.contains("## server2"), "{instructions}");
     let r = gw.call("tools/call", json!({ "name": "server1__echo", "arguments": { "text": "tool1" } }));
     assert!(r.to_string().contains("tool1"), "tool1 of server1 works: {r}");
     let r = gw.call("tools/call", json!({ "name": "echo", "arguments": { "text": "tool2" } }));
@@ -360,7 +363,8 @@ fn seed_scenario_limited_persona_over_stdio() {
     gw.wait_exit();
     drop(gw);
     let mut fresh = Gateway::spawn(home.path(), &["start", "--persona", "newbie"]);
-    fresh.initialize(json!({}));
+    let init = fresh.initialize(json!({}));
+    assert!(init.get("instructions").is_none(), "a new persona sees no server's instructions: {init}");
     assert!(fresh.tool_names().is_empty(), "a new persona sees an empty catalog");
     let r = fresh.call("tools/call", json!({ "name": "server1__echo", "arguments": { "text": "x" } }));
     assert_eq!(error_code(&r), Some(3002), "{r}");
