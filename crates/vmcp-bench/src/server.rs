@@ -48,6 +48,8 @@ pub struct Server {
     stdin: Option<ChildStdin>,
     stdout: ChildStdout,
     stderr: Arc<Mutex<VecDeque<String>>>,
+    /// The task draining stderr; it ends at EOF, so a dead server's last lines are all in.
+    stderr_task: Option<tokio::task::JoinHandle<()>>,
     /// Bytes read and not yet taken as lines start at `rstart`.
     rbuf: Vec<u8>,
     rstart: usize,
@@ -94,13 +96,15 @@ impl Server {
             bail!("`{program}` has no piped stdio");
         };
         let tail = Arc::new(Mutex::new(VecDeque::new()));
-        tokio::spawn(keep_stderr(stderr, tail.clone(), spec.show_stderr.then(|| spec.label.clone())));
+        let stderr_task =
+            tokio::spawn(keep_stderr(stderr, tail.clone(), spec.show_stderr.then(|| spec.label.clone())));
         Ok(Self {
             label: spec.label.clone(),
             child,
             stdin: Some(stdin),
             stdout,
             stderr: tail,
+            stderr_task: Some(stderr_task),
             rbuf: Vec::with_capacity(READ_CHUNK),
             rstart: 0,
             scanned: 0,
@@ -316,7 +320,13 @@ impl Server {
     /// An error naming this server, with how it ended (if it did) and its last stderr lines.
     async fn failure(&mut self, what: String) -> anyhow::Error {
         let status = match tokio::time::timeout(Duration::from_secs(1), self.child.wait()).await {
-            Ok(Ok(status)) => format!(" (it exited: {status})"),
+            Ok(Ok(status)) => {
+                // It exited: let the stderr task read to EOF so its last lines are quoted.
+                if let Some(task) = self.stderr_task.take() {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+                }
+                format!(" (it exited: {status})")
+            }
             _ => String::new(),
         };
         let tail = self.stderr.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect::<Vec<_>>();
