@@ -21,6 +21,8 @@ pub struct ServerItems {
     pub templates: Vec<String>,
     /// Tools annotated `idempotentHint: true`: safe to retry on another replica.
     pub idempotent_tools: Vec<String>,
+    /// Tools with `x-mcp-header` parameters (SEP-2243), by the server's own name.
+    pub param_headers: HashMap<String, crate::param_headers::ToolHeaders>,
 }
 
 /// One server as the catalog sees it.
@@ -243,6 +245,7 @@ mod tests {
             resources: resources.iter().map(|s| s.to_string()).collect(),
             templates: templates.iter().map(|s| s.to_string()).collect(),
             idempotent_tools: vec![],
+            param_headers: HashMap::new(),
         }
     }
 

@@ -19,6 +19,7 @@ pub mod lists;
 mod log_level;
 pub mod mounted;
 pub mod naming;
+pub mod param_headers;
 pub mod persona_watch;
 pub mod policy;
 mod relay;

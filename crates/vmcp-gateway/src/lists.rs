@@ -7,7 +7,7 @@
 //! backend's own `nextCursor`; none is ever dropped. A backend that fails is left out of that
 //! page (fail-open) and logged; it never breaks the list for the others.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -99,7 +99,7 @@ pub async fn fetch_items(up: &Upstream) -> ServerItems {
         if !hs.has(list.capability()) {
             continue;
         }
-        let names = match fetch_names(up, list, &mut items.idempotent_tools).await {
+        let names = match fetch_names(up, list, &mut items.idempotent_tools, &mut items.param_headers).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(server = %up.id(), "{} failed: {e}", list.method());
@@ -116,7 +116,12 @@ pub async fn fetch_items(up: &Upstream) -> ServerItems {
     items
 }
 
-async fn fetch_names(up: &Upstream, list: List, idempotent: &mut Vec<String>) -> Result<Vec<String>, String> {
+async fn fetch_names(
+    up: &Upstream,
+    list: List,
+    idempotent: &mut Vec<String>,
+    param_headers: &mut HashMap<String, crate::param_headers::ToolHeaders>,
+) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     let mut cursor: Option<String> = None;
     let timeout = std::time::Duration::from_secs_f64(up.spec.timeout_secs);
@@ -139,6 +144,11 @@ async fn fetch_names(up: &Upstream, list: List, idempotent: &mut Vec<String>) ->
                     && splice::get_path(item, &["annotations", "idempotentHint"]) == Some("true")
                 {
                     idempotent.push(name.clone().into_owned());
+                }
+                if list == List::Tools
+                    && let Some(headers) = crate::param_headers::from_tool(item)
+                {
+                    param_headers.insert(name.clone().into_owned(), headers);
                 }
                 names.push(name.into_owned());
             }

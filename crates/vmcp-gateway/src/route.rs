@@ -18,7 +18,7 @@ use crate::gateway::{Gateway, Mounted};
 use crate::input_bridge::{Call, Outcome};
 use crate::policy::{Kind, Policy, Subject};
 use crate::session::Session;
-use crate::upstream::{Origin, UpstreamError};
+use crate::upstream::{Origin, ParamHeaders, Upstream, UpstreamError};
 
 /// A backend's answer, or vMCP's own error.
 pub enum Reply {
@@ -149,7 +149,10 @@ async fn attempt(
     let timeout = m.spec.timeout_for(method);
     let started = Instant::now();
     let reply = match asked {
-        None => up.request(id, method, params.as_deref(), Some(origin), timeout).await,
+        None => {
+            let headers = param_headers(m, &up, method, params.as_deref());
+            up.request_with_headers(id, method, params.as_deref(), Some(origin), timeout, headers).await
+        }
         Some(asked) => {
             let call: Call = {
                 let (up, method) = (up.clone(), method.to_owned());
@@ -212,6 +215,21 @@ fn answer(method: &str, session: &Session, msg: vmcp_protocol::Message) -> Reply
         return Reply::Result(adapted.into_owned());
     }
     Reply::BackendError(msg.error.as_deref().map_or_else(|| "{}".to_owned(), |e| e.get().to_owned()))
+}
+
+/// SEP-2243: the `Mcp-Param-*` headers a modern HTTP backend expects on a call of its own tool
+/// (`params` as sent to it). Empty, without allocating, for everything else.
+fn param_headers(m: &Mounted, up: &Upstream, method: &str, params: Option<&str>) -> ParamHeaders {
+    if method != "tools/call"
+        || up.era() != Some(Era::Modern)
+        || !matches!(up.spec.transport, vmcp_config::Transport::StreamableHttp { .. })
+    {
+        return Vec::new();
+    }
+    let Some(p) = params else { return Vec::new() };
+    let Some(name) = splice::get(p, "name").and_then(splice::as_str) else { return Vec::new() };
+    let spec = m.items.lock().unwrap_or_else(|p| p.into_inner()).param_headers.get(name.as_ref()).cloned();
+    spec.map(|s| crate::param_headers::headers_for(&s, splice::get(p, "arguments"))).unwrap_or_default()
 }
 
 pub(crate) fn resolve<'a>(

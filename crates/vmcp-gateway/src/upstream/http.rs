@@ -184,7 +184,14 @@ async fn exchange(up: &Arc<Upstream>, link: &Arc<Link>, line: String, p: Peek, o
         *link.init.lock().unwrap_or_else(|p| p.into_inner()) = Some(line.clone());
     }
     let generation = link.session.lock().unwrap_or_else(|p| p.into_inner()).1;
-    let sent = link.client.post(&link.url).headers(request_headers(link, &p)).body(line.clone()).send().await;
+    let mut headers = request_headers(link, &p);
+    if p.modern
+        && p.method.as_deref() == Some("tools/call")
+        && let Some(id) = p.id
+    {
+        headers.extend(up.take_param_headers(id));
+    }
+    let sent = link.client.post(&link.url).headers(headers).body(line.clone()).send().await;
     let resp = match sent {
         Ok(r) => r,
         Err(e) => return fail(up, p.id, 1001, &format!("cannot reach {}: {e}", link.url), opts),

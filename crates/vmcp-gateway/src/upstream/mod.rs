@@ -93,7 +93,12 @@ pub struct Upstream {
     last_stderr: Mutex<Option<String>>,
     /// The child's process id (stdio), 0 otherwise.
     pid: std::sync::atomic::AtomicU32,
+    /// SEP-2243 `Mcp-Param-*` headers of requests in flight, by id (HTTP transport).
+    param_headers: Mutex<Vec<(u64, ParamHeaders)>>,
 }
+
+/// Extra HTTP headers of one request.
+pub type ParamHeaders = Vec<(axum::http::HeaderName, axum::http::HeaderValue)>;
 
 impl Upstream {
     /// Connect (spawn the process), then run the handshake. Always returns an upstream; a
@@ -136,6 +141,7 @@ impl Upstream {
             gone: watch::channel(false).0,
             last_stderr: Mutex::new(None),
             pid: std::sync::atomic::AtomicU32::new(0),
+            param_headers: Mutex::new(Vec::new()),
         });
         (up, rx)
     }
@@ -253,6 +259,39 @@ impl Upstream {
                 }
                 Err(UpstreamError::Timeout(self.spec.id.clone(), timeout))
             }
+        }
+    }
+
+    /// `request` with SEP-2243 `Mcp-Param-*` headers, which the HTTP transport adds to its POST.
+    pub async fn request_with_headers(
+        &self,
+        id: u64,
+        method: &str,
+        params: Option<&str>,
+        origin: Option<Origin>,
+        timeout: Duration,
+        headers: ParamHeaders,
+    ) -> Result<Message, UpstreamError> {
+        if headers.is_empty() {
+            return self.request(id, method, params, origin, timeout).await;
+        }
+        self.param_headers.lock().unwrap_or_else(|p| p.into_inner()).push((id, headers));
+        struct Unclaimed<'a>(&'a Upstream, u64);
+        impl Drop for Unclaimed<'_> {
+            fn drop(&mut self) {
+                self.0.take_param_headers(self.1);
+            }
+        }
+        let _unclaimed = Unclaimed(self, id);
+        self.request(id, method, params, origin, timeout).await
+    }
+
+    /// The `Mcp-Param-*` headers attached to request `id`, once.
+    fn take_param_headers(&self, id: u64) -> ParamHeaders {
+        let mut table = self.param_headers.lock().unwrap_or_else(|p| p.into_inner());
+        match table.iter().position(|(i, _)| *i == id) {
+            Some(at) => table.swap_remove(at).1,
+            None => Vec::new(),
         }
     }
 

@@ -237,6 +237,11 @@ async fn modern_post(st: &Arc<HttpState>, peer: SocketAddr, headers: &HeaderMap,
             }
         }
     }
+    if msg.method() == "tools/call"
+        && let Err(why) = check_param_headers(&st.gw, peer, headers, msg.params())
+    {
+        return mismatch(why);
+    }
     // SEP-2663: a tasks request's Mcp-Name, when present, names its task.
     if matches!(msg.method(), "tasks/get" | "tasks/update" | "tasks/cancel")
         && let Some(h) = header(headers, "mcp-name").map(|h| h.trim_matches([' ', '\t']))
@@ -253,6 +258,32 @@ async fn modern_post(st: &Arc<HttpState>, peer: SocketAddr, headers: &HeaderMap,
     let (tx, rx) = mpsc::channel::<String>(256);
     let session = st.gw.open_session(super::auth::caller(peer), tx);
     answer(st, session, msg, Stream::Modern { rx }).await
+}
+
+/// SEP-2243: a `tools/call`'s `Mcp-Param-*` headers must agree with its arguments, for a tool
+/// the caller may use that declares `x-mcp-header` parameters. Other tools cost one lookup.
+fn check_param_headers(
+    gw: &crate::Gateway,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    params: Option<&str>,
+) -> Result<(), String> {
+    let Some(p) = params else { return Ok(()) };
+    let Some(name) = splice::get(p, "name").and_then(splice::as_str) else { return Ok(()) };
+    let mounts = gw.mounts();
+    let Ok(t) = mounts.catalog.tool(&name) else { return Ok(()) };
+    let m = &mounts.servers[t.server];
+    let Some(spec) = m.items.lock().unwrap_or_else(|p| p.into_inner()).param_headers.get(t.name).cloned()
+    else {
+        return Ok(());
+    };
+    // A tool the caller may not use is refused by routing, without revealing its schema here.
+    let subject =
+        crate::policy::Subject { server: &m.spec.id, kind: crate::policy::Kind::Tool, name: t.name };
+    if crate::policy::Policy::check(&super::auth::caller(peer), subject).is_err() {
+        return Ok(());
+    }
+    crate::param_headers::validate(&spec, splice::get(p, "arguments"), headers)
 }
 
 /// Where messages related to a request go while it runs.
