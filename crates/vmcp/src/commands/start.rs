@@ -119,14 +119,16 @@ pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&pid_file);
         anyhow::Ok(())
     });
-    // stdin's reader thread may still be blocked in read(2); don't wait for it.
+    // stdin's reader thread (a terminal or file on stdin) may still be blocked in read(2); don't
+    // wait for it.
     rt.shutdown_timeout(Duration::from_millis(50));
     result
 }
 
 async fn serve_stdio(gw: Arc<Gateway>, enabled: bool, caller: Caller) {
     if enabled {
-        front::stdio::serve(gw, caller, tokio::io::stdin(), tokio::io::stdout()).await;
+        let (input, output) = front::stdio::process_stdio();
+        front::stdio::serve(gw, caller, input, output).await;
     } else {
         std::future::pending::<()>().await;
     }
