@@ -199,17 +199,21 @@ pub async fn answer(
         wanted.iter().map(|(i, cursor)| page(&mounts.servers[*i], list, params, cursor.as_deref(), session)),
     )
     .await;
-    let mut out =
-        String::with_capacity(pages.iter().map(|p| p.as_ref().map_or(0, |p| p.0.len())).sum::<usize>() + 64);
+    let mut out = String::with_capacity(
+        pages.iter().map(|p| p.as_ref().map_or(0, |p| p.text().len())).sum::<usize>() + 64,
+    );
     out.push('{');
     out.push_str(&splice::quote(list.key()));
     out.push_str(":[");
     let mut first = true;
     let mut next = BTreeMap::new();
     for ((i, _), page) in wanted.iter().zip(pages) {
-        let Some((result, next_cursor)) = page else { continue };
+        let Some(page) = page else { continue };
         let m = &mounts.servers[*i];
-        for item in splice::get(&result, list.key()).and_then(splice::elements).unwrap_or_default() {
+        // One pass over the page for both members vMCP needs: a page of a thousand tools is
+        // half a megabyte.
+        let ListPage { items, next_cursor } = ListPage::read(page.text(), list.key());
+        for item in items.iter().map(|i| i.get()) {
             let Some(id) = splice::get(item, list.id_key()).and_then(splice::as_str) else { continue };
             if !Policy::visible(
                 &session.caller,
@@ -235,7 +239,7 @@ pub async fn answer(
             }
         }
         if let Some(c) = next_cursor {
-            next.insert(m.spec.id.clone(), c);
+            next.insert(m.spec.id.clone(), c.into_owned());
         }
     }
     out.push(']');
@@ -247,14 +251,74 @@ pub async fn answer(
     Ok(out)
 }
 
-/// One backend's page: its result text and its `nextCursor`. `None` when it failed (logged).
+/// One backend's answer with a result: the page.
+struct Page(vmcp_protocol::Message);
+
+impl Page {
+    fn text(&self) -> &str {
+        self.0.result.as_deref().map_or("{}", |r| r.get())
+    }
+}
+
+/// What the merge reads of a page: its items (the member the list names) and its cursor.
+#[derive(Default)]
+struct ListPage<'a> {
+    items: Vec<&'a serde_json::value::RawValue>,
+    next_cursor: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl<'a> ListPage<'a> {
+    /// Both in one pass (a page that is no object reads as empty).
+    fn read(text: &'a str, key: &'static str) -> Self {
+        use serde::de::DeserializeSeed;
+        let mut de = serde_json::Deserializer::from_str(text);
+        PageSeed(key).deserialize(&mut de).unwrap_or_else(|e| {
+            tracing::warn!("a backend's page has no usable `{key}` list ({e}); left out");
+            Self::default()
+        })
+    }
+}
+
+struct PageSeed(&'static str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for PageSeed {
+    type Value = ListPage<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PageSeed {
+    type Value = ListPage<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a list result with `{}`", self.0)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut page = ListPage::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == self.0 {
+                page.items = map.next_value()?;
+            } else if key == "nextCursor" {
+                page.next_cursor = map.next_value()?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(page)
+    }
+}
+
+/// One backend's page; `None` when it failed (logged).
 async fn page(
     m: &Arc<Mounted>,
     list: List,
     client_params: Option<&str>,
     cursor: Option<&str>,
     session: &Session,
-) -> Option<(String, Option<String>)> {
+) -> Option<Page> {
     let base = client_params.unwrap_or("{}");
     let params = match cursor {
         Some(c) => splice::edit_object(base, &[("cursor", Op::Set(&splice::quote(c)))]),
@@ -268,12 +332,7 @@ async fn page(
     m.stats.record(started.elapsed(), ok);
     match reply {
         Ok(msg) => match msg.result {
-            Some(result) => {
-                let result = result.get().to_owned();
-                let next =
-                    splice::get(&result, "nextCursor").and_then(splice::as_str).map(|c| c.into_owned());
-                Some((result, next))
-            }
+            Some(_) => Some(Page(msg)),
             None => {
                 let err = msg.error.as_deref().map_or("", |e| e.get());
                 tracing::warn!(server = %m.spec.id, "{} failed, left out of the merged list: {err}", list.method());

@@ -42,14 +42,14 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// `b[i]` is `"`; returns the index just past the closing quote.
 fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
     i += 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
+    loop {
+        // Most of a list's bytes are inside strings: jump to the next quote or backslash.
+        let j = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[j] == b'"' {
+            return Some(j + 1);
         }
+        i = j + 2;
     }
-    None
 }
 
 /// Returns the index just past the value starting at `i`.
@@ -99,15 +99,26 @@ fn unescape_key(raw: &str) -> Cow<'_, str> {
 
 /// The members of the object `text`, in order. `None` if `text` is not an object.
 pub fn members(text: &str) -> Option<Vec<Member<'_>>> {
+    let mut out = Vec::new();
+    scan_members(text, |m| {
+        out.push(m);
+        true
+    })?;
+    Some(out)
+}
+
+/// Walk the members of the object `text` in order, until `f` returns `false`. `None` if what
+/// was walked is not an object (a malformed rest after an early stop goes unnoticed: callers
+/// read text that was parsed before).
+fn scan_members<'a>(text: &'a str, mut f: impl FnMut(Member<'a>) -> bool) -> Option<()> {
     let b = text.as_bytes();
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
         return None;
     }
     i = skip_ws(b, i + 1);
-    let mut out = Vec::new();
     if b.get(i) == Some(&b'}') {
-        return Some(out);
+        return Some(());
     }
     loop {
         if b.get(i) != Some(&b'"') {
@@ -122,11 +133,13 @@ pub fn members(text: &str) -> Option<Vec<Member<'_>>> {
         }
         let vstart = skip_ws(b, i + 1);
         let vend = skip_value(b, vstart)?;
-        out.push(Member { key, span: start..vend, value: &text[vstart..vend] });
+        if !f(Member { key, span: start..vend, value: &text[vstart..vend] }) {
+            return Some(());
+        }
         i = skip_ws(b, vend);
         match b.get(i) {
             Some(b',') => i = skip_ws(b, i + 1),
-            Some(b'}') => return Some(out),
+            Some(b'}') => return Some(()),
             _ => return None,
         }
     }
@@ -134,7 +147,15 @@ pub fn members(text: &str) -> Option<Vec<Member<'_>>> {
 
 /// The raw value of `key` in the object `text`.
 pub fn get<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    members(text)?.into_iter().find(|m| m.key == key).map(|m| m.value)
+    let mut found = None;
+    scan_members(text, |m| {
+        if m.key == key {
+            found = Some(m.value);
+            return false;
+        }
+        true
+    })?;
+    found
 }
 
 /// The raw value at a path of keys.
