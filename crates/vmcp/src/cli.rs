@@ -98,6 +98,9 @@ pub enum Command {
     /// Run a server built into vmcp (used by the built-in default).
     #[command(hide = true)]
     Builtin { name: String },
+    /// Watch a gateway and kill its servers' process groups when it dies (started by `start`).
+    #[command(hide = true)]
+    Reaper,
 }
 
 #[derive(Debug, Subcommand)]

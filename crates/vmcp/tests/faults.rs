@@ -118,10 +118,17 @@ fn a_backend_that_crashes_mid_call_fails_that_call_at_once() {
 
 #[test]
 fn no_child_outlives_the_gateway_even_after_sigkill() {
-    let home = Home::new().fixture("a", &[]).fixture("b", &[]).fixture("c", &["--hang-on", "tools/call"]);
+    // `w` is started through a wrapper, as npx or uvx start servers: the shell's other child
+    // (`sleep`) is a grandchild of the gateway, out of reach of PR_SET_PDEATHSIG.
+    let wrapped = format!("sleep 300 & exec {FIXTURE} --name w");
+    let home = Home::new()
+        .fixture("a", &[])
+        .fixture("b", &[])
+        .fixture("c", &["--hang-on", "tools/call"])
+        .server(json!({ "id": "w", "command": "sh", "args": ["-c", wrapped] }));
     let mut gw = home.start();
     gw.initialize(json!({}));
-    let pids: Vec<u32> = ["a", "b"]
+    let pids: Vec<u32> = ["a", "b", "w"]
         .iter()
         .map(|s| {
             let who: Value = serde_json::from_str(&gw.call_text(&format!("{s}__whoami"), json!({}))).unwrap();
@@ -132,13 +139,13 @@ fn no_child_outlives_the_gateway_even_after_sigkill() {
     for p in &pids {
         assert!(all.contains(p), "fixture {p} is not a descendant of the gateway");
     }
-    assert_eq!(all.len(), 3, "three fixtures, no helper processes: {all:?}");
-    let pids = all;
+    let comm = |p: &u32| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+    assert!(all.iter().any(|p| comm(p).trim() == "sleep"), "the wrapper's grandchild runs: {all:?}");
     // Leave a request hanging, then kill the gateway without warning.
     gw.send(&json!({ "jsonrpc": "2.0", "id": 99, "method": "tools/call", "params": { "name": "c__echo", "arguments": {} } }));
     unsafe { libc_kill(gw.pid() as i32, 9) };
     let _ = gw.child.wait();
-    eventually("every child is gone", || pids.iter().all(|p| !alive(*p)));
+    eventually("every child and grandchild is gone", || all.iter().all(|p| !alive(*p)));
 }
 
 #[test]

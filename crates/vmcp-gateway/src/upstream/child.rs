@@ -4,7 +4,8 @@
 //! - a child gets only its configured environment plus a minimal base (`BASE_ENV`), never the
 //!   gateway's whole environment (no leaked secrets);
 //! - a child dies with the gateway, even on SIGKILL (`PR_SET_PDEATHSIG`), and lives in its own
-//!   process group so an orderly stop reaches its own children too;
+//!   process group so an orderly stop reaches its own children too; the `reaper` watcher takes
+//!   that group down when the gateway dies without an orderly stop;
 //! - orderly stop: close stdin, then SIGTERM to the group, then SIGKILL after the grace period.
 
 use std::collections::BTreeMap;
@@ -110,7 +111,11 @@ pub fn spawn(spec: &ChildSpec) -> std::io::Result<Child> {
             Ok(())
         });
     }
-    cmd.spawn()
+    let child = cmd.spawn()?;
+    if let Some(pid) = child.id() {
+        super::reaper::track(pid);
+    }
+    Ok(child)
 }
 
 /// Signal a process group (the child's pid is its group id, see `spawn`).
@@ -132,6 +137,7 @@ pub async fn stop(mut child: Child, grace: Duration) {
         }
     }
     signal_group(pgid, libc::SIGKILL);
+    super::reaper::untrack(pgid);
 }
 
 #[cfg(test)]

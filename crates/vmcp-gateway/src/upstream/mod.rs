@@ -10,6 +10,7 @@ mod child;
 mod handshake;
 mod http;
 mod pending;
+pub mod reaper;
 mod sse;
 mod stdio;
 mod ws;

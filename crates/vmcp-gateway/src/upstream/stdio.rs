@@ -145,6 +145,7 @@ async fn supervise(
             };
             if let Some(pgid) = pgid {
                 child::signal_group(pgid, libc::SIGKILL);
+                super::reaper::untrack(pgid);
             }
             match up.status() {
                 Status::Starting => Status::Failed(reason),

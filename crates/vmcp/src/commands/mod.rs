@@ -27,6 +27,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Config { command: ConfigCommand::Paths } => config::paths(),
         Command::Builtin { name } => builtin::run(&name),
+        Command::Reaper => {
+            vmcp_gateway::upstream::reaper::run();
+            Ok(())
+        }
         Command::Status { json } => control::status(json),
         Command::Stop => control::stop(),
         Command::Repo { command } => vmcp_repository::cli::run_repo(&Home::from_env(), command),

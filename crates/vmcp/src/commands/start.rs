@@ -89,6 +89,15 @@ pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
         })?;
         let pid_file = loaded.home.run_dir().join("vmcp.pid");
         vmcp_config::write_atomic(&pid_file, std::process::id().to_string().as_bytes())?;
+        // Before any server starts: it is what takes their grandchildren down if vmcp is killed.
+        match std::env::current_exe() {
+            Ok(exe) => {
+                if let Err(e) = vmcp_gateway::upstream::reaper::start(&exe) {
+                    tracing::warn!("cannot start the orphan watcher ({e}); only direct children die with vmcp");
+                }
+            }
+            Err(e) => tracing::warn!("cannot find vmcp's own binary ({e}); only direct children die with vmcp"),
+        }
         let gw = Gateway::start(cfg, servers);
         let stop = CancellationToken::new();
         let stdio_caller = identity.attach(&gw, &stop);
