@@ -45,6 +45,9 @@ pub struct RawGateway {
     pub shutdown_grace: Option<f64>,
     /// Registry file; default `registry/servers.json` under the home.
     pub servers_file: Option<String>,
+    /// Threads that run the gateway; default half the CPUs, at least one (its stdio servers,
+    /// on the same machine, need the rest).
+    pub worker_threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -183,6 +186,8 @@ pub struct GatewayConfig {
     pub request_timeout_secs: f64,
     pub startup_timeout_secs: f64,
     pub shutdown_grace_secs: f64,
+    /// Threads of the gateway's runtime.
+    pub worker_threads: usize,
     pub servers_file: Option<PathBuf>,
     pub cache: CacheConfig,
     pub logging: LoggingConfig,
@@ -295,6 +300,17 @@ impl GatewayConfig {
             request_timeout_secs: secs(g.request_timeout, 30.0, "gateway.request_timeout")?,
             startup_timeout_secs: secs(g.startup_timeout, 15.0, "gateway.startup_timeout")?,
             shutdown_grace_secs: secs(g.shutdown_grace, 3.0, "gateway.shutdown_grace")?,
+            worker_threads: match g.worker_threads {
+                Some(0) => {
+                    return Err(ConfigError::new(
+                        path,
+                        Some("gateway.worker_threads".into()),
+                        "must be at least 1",
+                    ));
+                }
+                Some(n) => n,
+                None => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            },
             servers_file: g.servers_file.as_ref().map(PathBuf::from),
             cache: CacheConfig {
                 enabled: raw.cache.enabled.unwrap_or(true),
@@ -374,6 +390,7 @@ prometheus_port = 9090
         assert_eq!(cfg.http.host, "127.0.0.1");
         assert_eq!(cfg.websocket.host, "127.0.0.1");
         assert!(!cfg.http.enabled);
+        assert!(cfg.worker_threads >= 1);
     }
 
     #[test]
@@ -397,6 +414,7 @@ prometheus_port = 9090
                 "gateway.transports.http.max_connections",
                 "expected 1 to",
             ),
+            ("[gateway]\nworker_threads = 0\n", "gateway.worker_threads", "at least 1"),
         ];
         for (text, place, msg) in cases {
             let e = GatewayConfig::parse(Path::new("vmcp.toml"), text).unwrap_err();

@@ -76,7 +76,10 @@ pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
     }
     let identity = super::identity::Identity::load(&loaded.home, &fronts.identity)?;
     let grace = Duration::from_secs_f64(cfg.shutdown_grace_secs);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.worker_threads)
+        .enable_all()
+        .build()?;
     let result = rt.block_on(async move {
         let (http, ws) = (cfg.http.clone(), cfg.websocket.clone());
         let stdio = cfg.stdio_enabled;
