@@ -135,6 +135,47 @@ fn names_stay_the_same_across_restarts_and_new_servers() {
 }
 
 #[test]
+fn names_stay_the_same_when_a_backend_restarts_or_a_server_is_mounted_live() {
+    let home = Home::new().fixture("one", &[]).fixture("two", &[]);
+    let mut gw = home.start();
+    gw.initialize(json!({}));
+    let before = gw.tool_names();
+
+    // `two` dies; its supervisor starts it again; the catalog comes back under the same names.
+    let who: Value = serde_json::from_str(&gw.call_text("two__whoami", json!({}))).unwrap();
+    let old_pid = who["pid"].as_u64().unwrap() as u32;
+    unsafe { libc_kill(old_pid as i32, 9) };
+    eventually("`two` runs again under a new pid", || !alive(old_pid));
+    let mut restarted = false;
+    for _ in 0..200 {
+        let r = gw.call("tools/call", json!({ "name": "two__whoami", "arguments": {} }));
+        if let Some(text) = r["result"]["content"][0]["text"].as_str() {
+            let who: Value = serde_json::from_str(text).unwrap();
+            restarted = who["pid"].as_u64() != Some(u64::from(old_pid));
+            break;
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(50));
+    }
+    assert!(restarted, "`two` came back");
+    assert_eq!(gw.tool_names(), before, "a restart renamed tools");
+
+    // A third server mounted into the running gateway (it watches servers.json).
+    let out = home.vmcp(&["mount", "zero", "--", FIXTURE, "--name", "zero"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    gw.notification("notifications/tools/list_changed");
+    let after = gw.tool_names();
+    assert!(after.iter().any(|n| n.starts_with("zero__")), "{after:?}");
+    for name in &before {
+        assert!(after.contains(name), "`{name}` was renamed after mounting a server: {after:?}");
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
 fn bare_names_collide_by_file_order() {
     let home = Home::new()
         .server(json!({ "id": "first", "command": FIXTURE, "args": ["--name", "first"], "prefix": "" }))
