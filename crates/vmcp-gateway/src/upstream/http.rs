@@ -29,7 +29,8 @@ const MAX_CONCURRENT_POSTS: usize = 128;
 /// The HTTP side of one backend.
 struct Link {
     client: reqwest::Client,
-    url: String,
+    /// Parsed once: reqwest would parse a `&str` on every request.
+    url: reqwest::Url,
     headers: HeaderMap,
     /// Legacy session id, and how many times it was (re)established.
     session: Mutex<(Option<String>, u64)>,
@@ -77,7 +78,10 @@ pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Opt
         .pool_idle_timeout(Duration::from_secs(90))
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    // The headers every POST carries, built once.
     let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert("accept", HeaderValue::from_static("application/json, text/event-stream"));
     for (k, v) in configured_headers(up)? {
         let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name `{k}`"))?;
         let value = HeaderValue::from_str(&v).map_err(|_| format!("invalid value for header `{k}`"))?;
@@ -85,7 +89,7 @@ pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Opt
     }
     let link = Arc::new(Link {
         client,
-        url: url.clone(),
+        url: reqwest::Url::parse(url).map_err(|e| format!("invalid URL `{url}`: {e}"))?,
         headers,
         session: Mutex::new((None, 0)),
         version: Mutex::new(None),
@@ -136,15 +140,19 @@ async fn run(up: Arc<Upstream>, link: Arc<Link>, mut rx: mpsc::Receiver<String>,
     }
     let session = link.session.lock().unwrap_or_else(|p| p.into_inner()).0.clone();
     if let Some(sid) = session {
-        let _ = link.client.delete(&link.url).headers(link.headers.clone()).header(SESSION, sid).send().await;
+        let _ = link
+            .client
+            .delete(link.url.clone())
+            .headers(link.headers.clone())
+            .header(SESSION, sid)
+            .send()
+            .await;
     }
     transport_ended(&up, None, &opts);
 }
 
 fn request_headers(link: &Link, p: &Peek) -> HeaderMap {
     let mut h = link.headers.clone();
-    h.insert("content-type", HeaderValue::from_static("application/json"));
-    h.insert("accept", HeaderValue::from_static("application/json, text/event-stream"));
     if p.modern {
         h.insert("mcp-protocol-version", HeaderValue::from_static(version::MODERN));
         if let Some(v) = p.method.as_deref().and_then(|m| HeaderValue::from_str(m).ok()) {
@@ -191,7 +199,7 @@ async fn exchange(up: &Arc<Upstream>, link: &Arc<Link>, line: String, p: Peek, o
     {
         headers.extend(up.take_param_headers(id));
     }
-    let sent = link.client.post(&link.url).headers(headers).body(line.clone()).send().await;
+    let sent = link.client.post(link.url.clone()).headers(headers).body(line.clone()).send().await;
     let resp = match sent {
         Ok(r) => r,
         Err(e) => return fail(up, p.id, 1001, &format!("cannot reach {}: {e}", link.url), opts),
@@ -309,10 +317,11 @@ async fn reinitialize(up: &Arc<Upstream>, link: &Arc<Link>, seen_generation: u64
     link.session.lock().unwrap_or_else(|p| p.into_inner()).0 = None;
     let Some(init) = link.init.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return false };
     let p = Peek { id: None, method: Some("initialize".into()), modern: false, name: None };
-    let resp = match link.client.post(&link.url).headers(request_headers(link, &p)).body(init).send().await {
-        Ok(r) if r.status().is_success() => r,
-        _ => return false,
-    };
+    let resp =
+        match link.client.post(link.url.clone()).headers(request_headers(link, &p)).body(init).send().await {
+            Ok(r) if r.status().is_success() => r,
+            _ => return false,
+        };
     let Some(sid) = resp.headers().get(SESSION).and_then(|v| v.to_str().ok()).map(str::to_owned) else {
         return false;
     };
@@ -323,7 +332,8 @@ async fn reinitialize(up: &Arc<Upstream>, link: &Arc<Link>, seen_generation: u64
     let _ = resp.bytes().await;
     let note = message::notification("notifications/initialized", None);
     let p = Peek { id: None, method: Some("notifications/initialized".into()), modern: false, name: None };
-    let ok = link.client.post(&link.url).headers(request_headers(link, &p)).body(note).send().await.is_ok();
+    let ok =
+        link.client.post(link.url.clone()).headers(request_headers(link, &p)).body(note).send().await.is_ok();
     tracing::info!(server = %up.spec.id, "session re-established");
     ok
 }
@@ -343,7 +353,7 @@ fn spawn_get_stream(up: Arc<Upstream>, link: Arc<Link>, opts: Options) {
             h.insert("accept", HeaderValue::from_static("text/event-stream"));
             h.remove("content-type");
             let resp = tokio::select! {
-                r = link.client.get(&link.url).headers(h).send() => r,
+                r = link.client.get(link.url.clone()).headers(h).send() => r,
                 _ = up.stop.cancelled() => return,
             };
             match resp {
