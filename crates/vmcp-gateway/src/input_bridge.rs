@@ -8,7 +8,8 @@
 //! for the same call. The other direction (a legacy client behind a modern backend) is
 //! `relay::bridge_input_required`.
 //!
-//! Invariants: only the caller that got a state can resume it; a parked call that is never
+//! Invariants: only the principal that got a state can resume it, on whatever connection (a
+//! modern client may retry on another one); a parked call that is never
 //! resumed is dropped after its timeout, which cancels it at the backend; at most
 //! [`MAX_PARKED`] calls are parked at once.
 
@@ -21,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use vmcp_protocol::{ErrorCode, Message, RpcError, splice};
 
-use crate::policy::{Access, Caller};
+use crate::policy::Caller;
 use crate::upstream::UpstreamError;
 
 /// A backend's server-to-client request, on its way to a modern client as an input request.
@@ -42,7 +43,8 @@ const STATE_PREFIX: &str = "vmcp-input.";
 pub const MAX_PARKED: usize = 1024;
 
 struct Parked {
-    principal: String,
+    /// Who may resume it ([`Caller::same_principal`]).
+    owner: Caller,
     server: String,
     call: Call,
     inputs: mpsc::Receiver<InputNeeded>,
@@ -109,8 +111,7 @@ impl ParkedCalls {
         }
         requests.push('}');
         let state = format!("{STATE_PREFIX}{:032x}", rand::random::<u128>());
-        let parked =
-            Parked { principal: principal(caller), server: server.to_owned(), call, inputs, waiting };
+        let parked = Parked { owner: caller.clone(), server: server.to_owned(), call, inputs, waiting };
         self.lock().insert(state.clone(), parked);
         // Never resumed: drop the call after its timeout, which cancels it at the backend.
         let map = self.clone();
@@ -143,7 +144,7 @@ impl ParkedCalls {
         }
         let mut map = self.lock();
         let owned_by_caller =
-            map.get(state.as_ref()).is_some_and(|p| p.principal == principal(caller) && p.server == server);
+            map.get(state.as_ref()).is_some_and(|p| p.owner.same_principal(caller) && p.server == server);
         if !owned_by_caller {
             return Some(Err(RpcError::new(
                 ErrorCode::InvalidParams,
@@ -172,15 +173,6 @@ impl ParkedCalls {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Parked>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Who may resume a parked call: the same access (persona), whatever connection it comes on
-/// (a modern client may retry on another HTTP connection).
-fn principal(caller: &Caller) -> String {
-    match &caller.access {
-        Access::Full => "full".to_owned(),
-        Access::Persona(p) => format!("persona:{}", p.name),
     }
 }
 
