@@ -413,7 +413,8 @@ impl Related {
     }
 }
 
-fn sse_response(rx: mpsc::Receiver<String>) -> Response {
+/// An open `text/event-stream` response fed by `rx`, one event per item.
+pub(super) fn sse_response(rx: mpsc::Receiver<String>) -> Response {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
     });
