@@ -65,79 +65,18 @@ pub fn peek_id(head: &[u8]) -> Option<&str> {
         Ok(t) => t,
         Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
     };
-    let b = text.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
-    }
-    i += 1;
-    loop {
-        i = skip_ws(b, i);
-        let key_end = value_end(b, i).filter(|_| b.get(i) == Some(&b'"'))?;
-        let key = &text[i + 1..key_end - 1];
-        i = skip_ws(b, key_end);
-        if b.get(i) != Some(&b':') {
-            return None;
+    let mut id = None;
+    // The walk stops where the head was cut; a value that reaches the cut may be cut short.
+    let _ = crate::splice::scan_members(text, |m| {
+        if m.key == "id" {
+            id = (m.span.end < text.len()).then_some(m.value);
+            return false;
         }
-        i = skip_ws(b, i + 1);
-        let end = value_end(b, i)?;
-        if key == "id" {
-            let id = &text[i..end];
-            let integer = id.trim_start_matches('-').bytes().all(|c| c.is_ascii_digit()) && id != "-";
-            return (id.starts_with('"') || integer).then_some(id);
-        }
-        i = skip_ws(b, end);
-        if b.get(i) != Some(&b',') {
-            return None;
-        }
-        i += 1;
-    }
-}
-
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
-        i += 1;
-    }
-    i
-}
-
-/// Where the JSON value starting at `i` ends (exclusive); `None` if it runs past the buffer.
-fn value_end(b: &[u8], start: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut i = start;
-    while let Some(&c) = b.get(i) {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => {
-                    in_string = false;
-                    if depth == 0 {
-                        return Some(i + 1);
-                    }
-                }
-                _ => {}
-            }
-        } else {
-            match c {
-                b'"' => in_string = true,
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' if depth == 0 => return (i > start).then_some(i),
-                b'}' | b']' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Some(i + 1);
-                    }
-                }
-                b',' | b' ' | b'\t' | b'\r' | b'\n' if depth == 0 => return (i > start).then_some(i),
-                _ => {}
-            }
-        }
-        i += 1;
-    }
-    None
+        true
+    });
+    let id = id?;
+    let integer = id.trim_start_matches('-').bytes().all(|c| c.is_ascii_digit()) && !id.ends_with('-');
+    (id.starts_with('"') || integer).then_some(id)
 }
 
 /// Keep a member that is present, even when it is `null` (serde would make that `None`).

@@ -110,7 +110,7 @@ pub fn members(text: &str) -> Option<Vec<Member<'_>>> {
 /// Walk the members of the object `text` in order, until `f` returns `false`. `None` if what
 /// was walked is not an object (a malformed rest after an early stop goes unnoticed: callers
 /// read text that was parsed before).
-fn scan_members<'a>(text: &'a str, mut f: impl FnMut(Member<'a>) -> bool) -> Option<()> {
+pub fn scan_members<'a>(text: &'a str, mut f: impl FnMut(Member<'a>) -> bool) -> Option<()> {
     let b = text.as_bytes();
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
