@@ -20,6 +20,9 @@ use vmcp_persona::audit::{AuditEvent, AuditLog, Decision};
 use vmcp_persona::{Denied, Personas};
 use vmcp_protocol::{ErrorCode, RpcError};
 
+/// What kind of thing a request touches: the persona rules' own kinds.
+pub use vmcp_persona::Kind;
+
 /// Who is calling, established by the front before any request is handled.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -166,39 +169,7 @@ impl PersonaBook {
         {
             return Err(Denied::ServerNotAllowed);
         }
-        p.check(subject.server, subject.kind.into(), subject.name)
-    }
-}
-
-/// What kind of thing a request touches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Tool,
-    Prompt,
-    Resource,
-    /// Gateway-level operations on a server (`vmcp/servers/*`).
-    Server,
-}
-
-impl From<Kind> for vmcp_persona::Kind {
-    fn from(k: Kind) -> Self {
-        match k {
-            Kind::Tool => vmcp_persona::Kind::Tool,
-            Kind::Prompt => vmcp_persona::Kind::Prompt,
-            Kind::Resource => vmcp_persona::Kind::Resource,
-            Kind::Server => vmcp_persona::Kind::Server,
-        }
-    }
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Tool => "tool",
-            Kind::Prompt => "prompt",
-            Kind::Resource => "resource",
-            Kind::Server => "server",
-        }
+        p.check(subject.server, subject.kind, subject.name)
     }
 }
 

@@ -27,6 +27,18 @@ pub enum Kind {
     Server,
 }
 
+impl Kind {
+    /// A stable word for refusals and the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Tool => "tool",
+            Kind::Prompt => "prompt",
+            Kind::Resource => "resource",
+            Kind::Server => "server",
+        }
+    }
+}
+
 /// Why a persona may not do something; the gateway sends 3002 or 3003.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Denied {
