@@ -2,7 +2,7 @@
 //! local git repository, an HTTP index and an official-registry API fixture on 127.0.0.1;
 //! bad input; and an install killed mid-download.
 
-#[path = "support/repo_fixture.rs"]
+#[path = "../../vmcp-repository/tests/support/mod.rs"]
 mod repo_fixture;
 
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! `vmcp install` at a terminal (a pseudo-terminal driven by `support/pty_run.py`): a secret is
 //! asked without echo, and downloads show a progress bar; without a terminal, plain lines.
 
-#[path = "support/repo_fixture.rs"]
+#[path = "../../vmcp-repository/tests/support/mod.rs"]
 mod repo_fixture;
 
 use std::collections::HashMap;

@@ -1,5 +1,6 @@
 //! Test fixtures: a tiny HTTP server on 127.0.0.1:0 (std only), package directories, and a
-//! local git repository built with the system `git`.
+//! local git repository built with the system `git`. The `vmcp` CLI tests include this same
+//! file with `#[path]`, so there is one copy.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
