@@ -1,28 +1,18 @@
 //! Protocol eras and versions: which era a server speaks, and which era one request is in.
 //!
 //! Legacy (2024-11-05 .. 2025-11-25): a session opened by `initialize`. Modern (2026-07-28):
-//! stateless, `server/discover`, every request names its version in `_meta`.
+//! stateless, `server/discover`, every request names its version in `_meta`. The version
+//! strings and `_meta` keys are the wire format's own (`vmcp_protocol`).
 
 use serde_json::Value;
 
 use super::wire::{RpcError, code};
 
-/// Legacy versions, oldest first.
-pub const LEGACY_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
-pub const LATEST_LEGACY: &str = "2025-11-25";
-pub const MODERN: &str = "2026-07-28";
-
-/// `_meta` key naming a modern request's protocol version.
-pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-/// `_meta` key carrying a modern client's capabilities.
-pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-/// `_meta` key carrying a modern client's name and version.
-pub const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
-
-/// Result `_meta` key naming the server (modern results).
-pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
-/// `_meta` key with the log level a modern client wants for this request (deprecated).
-pub const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+pub use vmcp_protocol::meta::{
+    CLIENT_CAPABILITIES as META_CLIENT_CAPABILITIES, CLIENT_INFO as META_CLIENT_INFO,
+    LOG_LEVEL as META_LOG_LEVEL, PROTOCOL_VERSION as META_PROTOCOL_VERSION, SERVER_INFO as META_SERVER_INFO,
+};
+pub use vmcp_protocol::version::{LATEST_LEGACY, LEGACY_VERSIONS, MODERN};
 
 /// The eras a server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

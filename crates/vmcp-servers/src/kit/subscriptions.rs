@@ -13,7 +13,7 @@ use super::era::Era;
 use super::wire::{self, Id};
 
 /// `_meta` key tying a notification to its `subscriptions/listen` stream.
-pub const META_SUBSCRIPTION_ID: &str = "io.modelcontextprotocol/subscriptionId";
+pub use vmcp_protocol::meta::SUBSCRIPTION_ID as META_SUBSCRIPTION_ID;
 
 /// Something that changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
