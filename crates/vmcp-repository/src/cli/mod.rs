@@ -92,6 +92,15 @@ pub struct InstallArgs {
     /// Server id in servers.json; default: the package's short name.
     #[arg(long)]
     pub id: Option<String>,
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The options `install` and `update` share: the server's environment, prompting, plain http.
+#[derive(Debug, clap::Args)]
+pub struct SetupArgs {
     /// Set an environment variable or secret for the server (stored literally).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
@@ -101,8 +110,6 @@ pub struct InstallArgs {
     /// Allow plain http:// downloads.
     #[arg(long)]
     pub allow_insecure: bool,
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `vmcp update [NAME | --all]`
@@ -113,12 +120,8 @@ pub struct UpdateArgs {
     /// Update every installed package.
     #[arg(long, conflicts_with = "package")]
     pub all: bool,
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
-    pub env: Vec<(String, String)>,
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    #[arg(long)]
-    pub allow_insecure: bool,
+    #[command(flatten)]
+    pub setup: SetupArgs,
     #[arg(long)]
     pub json: bool,
 }
@@ -270,13 +273,13 @@ fn installer<'a>(home: &'a Home, prompter: &'a TerminalPrompter) -> Installer<'a
 }
 
 pub fn run_install(home: &Home, args: InstallArgs) -> Result<()> {
-    let prompter = TerminalPrompter { yes: args.yes };
+    let prompter = TerminalPrompter { yes: args.setup.yes };
     let opts = InstallOptions {
         repository: args.repo,
         method: args.method,
         server_id: args.id,
-        env: args.env,
-        allow_insecure: args.allow_insecure,
+        env: args.setup.env,
+        allow_insecure: args.setup.allow_insecure,
     };
     let outcome = installer(home, &prompter)
         .install(&args.package, &opts)
@@ -288,8 +291,12 @@ pub fn run_update(home: &Home, args: UpdateArgs) -> Result<()> {
     if args.package.is_none() && !args.all {
         bail!(RepoError::usage("name a package to update, or pass --all"));
     }
-    let prompter = TerminalPrompter { yes: args.yes };
-    let opts = InstallOptions { env: args.env, allow_insecure: args.allow_insecure, ..Default::default() };
+    let prompter = TerminalPrompter { yes: args.setup.yes };
+    let opts = InstallOptions {
+        env: args.setup.env,
+        allow_insecure: args.setup.allow_insecure,
+        ..Default::default()
+    };
     let results = installer(home, &prompter).update(args.package.as_deref(), &opts)?;
     if results.is_empty() {
         eprintln!("nothing is installed");
