@@ -16,12 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderValue};
 use tokio::sync::{Semaphore, mpsc};
 use vmcp_config::Transport;
 use vmcp_protocol::{Message, message, meta, splice, sse, version};
 
-use super::{Options, Upstream, configured_headers, deliver, transport_ended};
+use super::{Options, Upstream, configured_headers, deliver, http_client, transport_ended};
 
 const SESSION: &str = "mcp-session-id";
 const MAX_CONCURRENT_POSTS: usize = 128;
@@ -72,23 +72,15 @@ pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Opt
     let Transport::StreamableHttp { url } = &up.spec.transport else {
         return Err("not an HTTP server".into());
     };
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
-    // The headers every POST carries, built once.
+    // The headers every POST carries, built once; configured ones win.
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     headers.insert("accept", HeaderValue::from_static("application/json, text/event-stream"));
-    for (k, v) in configured_headers(up)? {
-        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name `{k}`"))?;
-        let value = HeaderValue::from_str(&v).map_err(|_| format!("invalid value for header `{k}`"))?;
-        headers.insert(name, value);
+    for (name, value) in &configured_headers(up)? {
+        headers.insert(name, value.clone());
     }
     let link = Arc::new(Link {
-        client,
+        client: http_client()?,
         url: reqwest::Url::parse(url).map_err(|e| format!("invalid URL `{url}`: {e}"))?,
         headers,
         session: Mutex::new((None, 0)),

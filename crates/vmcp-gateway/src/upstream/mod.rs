@@ -18,6 +18,7 @@ mod ws;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -386,13 +387,26 @@ pub(super) fn transport_ended(up: &Arc<Upstream>, reason: Option<String>, opts: 
 }
 
 /// Headers configured for a network upstream, with `${VAR}` expanded from the gateway's environment
-/// or the secrets file (`vmcp_config::secrets`).
-pub(super) fn configured_headers(up: &Upstream) -> Result<Vec<(String, String)>, String> {
-    up.spec
-        .headers
-        .iter()
-        .map(|(k, v)| Ok((k.clone(), vmcp_config::expand_env(v, vmcp_config::secrets::lookup)?)))
-        .collect()
+/// or the secrets file (`vmcp_config::secrets`), checked once when the transport connects.
+pub(super) fn configured_headers(up: &Upstream) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    for (k, v) in &up.spec.headers {
+        let v = vmcp_config::expand_env(v, vmcp_config::secrets::lookup)?;
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name `{k}`"))?;
+        let value = HeaderValue::from_str(&v).map_err(|_| format!("invalid value for header `{k}`"))?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+/// The HTTP client of a network upstream: pooled keep-alive connections over rustls.
+pub(super) fn http_client() -> Result<reqwest::Client, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))
 }
 
 /// Cancels a request at the backend if its waiter goes away before the answer.

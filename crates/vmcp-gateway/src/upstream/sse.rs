@@ -2,26 +2,21 @@
 //! names the URL to POST messages to; every answer arrives on the stream.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::StreamExt;
+use reqwest::header::{HeaderMap, HeaderValue};
 use tokio::sync::{mpsc, oneshot};
 use vmcp_config::Transport;
 use vmcp_protocol::{Message, sse};
 
-use super::{Options, Upstream, configured_headers, deliver, transport_ended};
+use super::{Options, Upstream, configured_headers, deliver, http_client, transport_ended};
 
 pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Options) -> Result<(), String> {
     let Transport::Sse { url } = &up.spec.transport else {
         return Err("not an SSE server".into());
     };
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
     let headers = configured_headers(up)?;
-    tokio::spawn(run(up.clone(), client, url.clone(), headers, rx, opts.clone()));
+    tokio::spawn(run(up.clone(), http_client()?, url.clone(), headers, rx, opts.clone()));
     Ok(())
 }
 
@@ -29,14 +24,11 @@ async fn run(
     up: Arc<Upstream>,
     client: reqwest::Client,
     url: String,
-    headers: Vec<(String, String)>,
+    headers: HeaderMap,
     mut rx: mpsc::Receiver<String>,
     opts: Options,
 ) {
-    let mut get = client.get(&url).header("accept", "text/event-stream");
-    for (k, v) in &headers {
-        get = get.header(k, v);
-    }
+    let get = client.get(&url).header("accept", "text/event-stream").headers(headers.clone());
     let resp = match get.send().await {
         Ok(r) if r.status().is_success() => r,
         Ok(r) => return transport_ended(&up, Some(format!("GET {url} answered HTTP {}", r.status())), &opts),
@@ -79,15 +71,18 @@ async fn run(
         Ok(u) => u,
         Err(e) => return transport_ended(&up, Some(format!("bad endpoint `{endpoint}`: {e}")), &opts),
     };
+    // What every POST carries, built once; configured headers win.
+    let mut post_headers = HeaderMap::new();
+    post_headers.insert("content-type", HeaderValue::from_static("application/json"));
+    for (name, value) in &headers {
+        post_headers.insert(name, value.clone());
+    }
     let mut reader = reader;
     let reason = loop {
         tokio::select! {
             line = rx.recv() => {
                 let Some(line) = line else { break None };
-                let mut post = client.post(post_url.clone()).header("content-type", "application/json").body(line);
-                for (k, v) in &headers {
-                    post = post.header(k, v);
-                }
+                let post = client.post(post_url.clone()).headers(post_headers.clone()).body(line);
                 if let Err(e) = post.send().await {
                     tracing::warn!(server = %up.spec.id, "POST failed: {e}");
                 }

@@ -20,10 +20,8 @@ pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Opt
     let mut request =
         url.as_str().into_client_request().map_err(|e| format!("bad WebSocket url `{url}`: {e}"))?;
     request.headers_mut().insert("sec-websocket-protocol", "mcp".parse().map_err(|_| "header")?);
-    for (k, v) in configured_headers(up)? {
-        let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| format!("invalid header `{k}`"))?;
-        request.headers_mut().insert(name, v.parse().map_err(|_| format!("invalid value for header `{k}`"))?);
+    for (name, value) in &configured_headers(up)? {
+        request.headers_mut().insert(name, value.clone());
     }
     tokio::spawn(run(up.clone(), request, rx, opts.clone()));
     Ok(())
