@@ -7,7 +7,7 @@
 //! backend's own `nextCursor`; none is ever dropped. A backend that fails is left out of that
 //! page (fail-open) and logged; it never breaks the list for the others.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -96,32 +96,18 @@ pub async fn fetch_items(up: &Upstream) -> ServerItems {
     let mut items = ServerItems::default();
     let Some(hs) = up.handshake() else { return items };
     for list in [List::Tools, List::Prompts, List::Resources, List::Templates] {
-        if !hs.has(list.capability()) {
-            continue;
-        }
-        let names = match fetch_names(up, list, &mut items.idempotent_tools, &mut items.param_headers).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(server = %up.id(), "{} failed: {e}", list.method());
-                continue;
-            }
-        };
-        match list {
-            List::Tools => items.tools = names,
-            List::Prompts => items.prompts = names,
-            List::Resources => items.resources = names,
-            List::Templates => items.templates = names,
+        if hs.has(list.capability())
+            && let Err(e) = fetch_list(up, list, &mut items).await
+        {
+            tracing::warn!(server = %up.id(), "{} failed: {e}", list.method());
         }
     }
     items
 }
 
-async fn fetch_names(
-    up: &Upstream,
-    list: List,
-    idempotent: &mut Vec<String>,
-    param_headers: &mut HashMap<String, crate::param_headers::ToolHeaders>,
-) -> Result<Vec<String>, String> {
+/// Every page of one list into `items`: the names, and for tools what routing needs to know of
+/// them (idempotent, `x-mcp-header` parameters). A list that fails keeps no names.
+async fn fetch_list(up: &Upstream, list: List, items: &mut ServerItems) -> Result<(), String> {
     let mut names = Vec::new();
     let mut cursor: Option<String> = None;
     let timeout = std::time::Duration::from_secs_f64(up.spec.timeout_secs);
@@ -138,27 +124,31 @@ async fn fetch_names(
         let result = reply.result.as_deref().map(|r| r.get()).ok_or_else(|| {
             reply.error.as_deref().map_or_else(|| "no result".to_owned(), |e| e.get().to_owned())
         })?;
-        for item in splice::get(result, list.key()).and_then(splice::elements).unwrap_or_default() {
-            if let Some(name) = splice::get(item, list.id_key()).and_then(splice::as_str) {
-                if list == List::Tools
-                    && splice::get_path(item, &["annotations", "idempotentHint"]) == Some("true")
-                {
-                    idempotent.push(name.clone().into_owned());
+        let page = ListPage::read(result, list.key());
+        for item in page.items.iter().map(|i| i.get()) {
+            let Some(name) = splice::get(item, list.id_key()).and_then(splice::as_str) else { continue };
+            if list == List::Tools {
+                if splice::get_path(item, &["annotations", "idempotentHint"]) == Some("true") {
+                    items.idempotent_tools.push(name.clone().into_owned());
                 }
-                if list == List::Tools
-                    && let Some(headers) = crate::param_headers::from_tool(item)
-                {
-                    param_headers.insert(name.clone().into_owned(), headers);
+                if let Some(headers) = crate::param_headers::from_tool(item) {
+                    items.param_headers.insert(name.clone().into_owned(), headers);
                 }
-                names.push(name.into_owned());
             }
+            names.push(name.into_owned());
         }
-        cursor = splice::get(result, "nextCursor").and_then(splice::as_str).map(|c| c.into_owned());
+        cursor = page.next_cursor.map(|c| c.into_owned());
         if cursor.is_none() {
             break;
         }
     }
-    Ok(names)
+    *match list {
+        List::Tools => &mut items.tools,
+        List::Prompts => &mut items.prompts,
+        List::Resources => &mut items.resources,
+        List::Templates => &mut items.templates,
+    } = names;
+    Ok(())
 }
 
 /// Answer a client's list request: fan out, merge, paginate. Returns the result object text.
