@@ -41,13 +41,9 @@ impl Personas {
         self.by_name.get(name)
     }
 
-    /// The persona a bearer API key belongs to, or `None` for a wrong or revoked key.
-    pub fn authenticate(&self, bearer: &str) -> Option<Arc<Persona>> {
-        self.tokens.authenticate(bearer).map(|a| a.persona)
-    }
-
-    /// Like [`Personas::authenticate`], also naming which key matched (for the audit log).
-    pub fn authenticate_key(&self, bearer: &str) -> Option<Authenticated> {
+    /// The persona a bearer API key belongs to and which key matched (for the audit log), or
+    /// `None` for a wrong or revoked key.
+    pub fn authenticate(&self, bearer: &str) -> Option<Authenticated> {
         self.tokens.authenticate(bearer)
     }
 

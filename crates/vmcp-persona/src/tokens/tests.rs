@@ -22,9 +22,9 @@ fn a_key_is_stored_only_as_its_hash_and_authenticates_its_persona() {
     assert!(!format!("{ka:?}").contains(&ka.key), "Debug redacts the key");
 
     let snap = snapshot_of(vec![a, b]);
-    let who = snap.authenticate_key(&ka.key).unwrap();
+    let who = snap.authenticate(&ka.key).unwrap();
     assert_eq!((who.persona.name(), &*who.token_id), ("a", ka.id.as_str()));
-    assert_eq!(snap.authenticate(&kb.key).unwrap().name(), "b");
+    assert_eq!(snap.authenticate(&kb.key).unwrap().persona.name(), "b");
 }
 
 #[test]

@@ -84,7 +84,7 @@ pub async fn authenticate(auth: &Auth, headers: &HeaderMap, peer: SocketAddr) ->
     };
     if auth.api_keys && bearer.starts_with(KEY_PREFIX) {
         let personas = auth.book.load();
-        return match personas.authenticate_key(bearer) {
+        return match personas.authenticate(bearer) {
             Some(a) => Ok(Caller {
                 identity: Identity::Network(peer),
                 access: Access::Persona(PersonaAccess {
