@@ -1,5 +1,6 @@
 //! Civil time without dependencies: RFC 3339 parsing and formatting, fixed UTC offsets
-//! (`+02:00`), and the proleptic Gregorian calendar (Howard Hinnant's day algorithms).
+//! (`+02:00`), and the proleptic Gregorian calendar (Howard Hinnant's day algorithms). The one
+//! implementation behind the timestamps vmcp writes and the built-in clock server.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -100,12 +101,25 @@ pub fn weekday(days: i64) -> &'static str {
     NAMES[days.rem_euclid(7) as usize]
 }
 
+/// Now as RFC 3339 UTC to the second: `2026-11-21T19:20:00Z`.
+pub fn now_utc() -> String {
+    format(Instant { nanos: 0, ..Instant::now() }, Offset::UTC)
+}
+
+/// Now as RFC 3339 UTC with exactly three fraction digits, so that stamps sort as text:
+/// `2026-05-01T12:34:56.789Z`.
+pub fn now_utc_millis() -> String {
+    format_utc_millis(Instant::now())
+}
+
+/// `t` as RFC 3339 UTC with exactly three fraction digits (truncated, not rounded).
+pub fn format_utc_millis(t: Instant) -> String {
+    format!("{}.{:03}Z", date_time(t.secs), t.nanos / 1_000_000)
+}
+
 /// Format `t` as RFC 3339 in `offset` (fraction only when non-zero).
 pub fn format(t: Instant, offset: Offset) -> String {
-    let local = t.secs + i64::from(offset.0);
-    let (days, sod) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    let mut out = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", sod / 3600, sod % 3600 / 60, sod % 60);
+    let mut out = date_time(t.secs + i64::from(offset.0));
     if t.nanos != 0 {
         let frac = format!("{:09}", t.nanos);
         out.push('.');
@@ -113,6 +127,13 @@ pub fn format(t: Instant, offset: Offset) -> String {
     }
     out.push_str(&offset.to_rfc3339());
     out
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of seconds since the epoch (already shifted to local time).
+fn date_time(local: i64) -> String {
+    let (days, sod) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", sod / 3600, sod % 3600 / 60, sod % 60)
 }
 
 /// Parse `YYYY-MM-DD[T ]HH:MM[:SS[.frac]][offset]`; a missing offset is `default` (error if none).
@@ -217,5 +238,18 @@ mod tests {
         }
         let (t, _) = parse("2026-12-31T23:30:00Z", None).unwrap();
         assert_eq!(format(t, Offset::parse("+01:00").unwrap()), "2027-01-01T00:30:00+01:00");
+    }
+
+    #[test]
+    fn formats_known_instants_in_utc() {
+        let secs = |secs: i64| format(Instant { secs, nanos: 0 }, Offset::UTC);
+        assert_eq!(secs(0), "1970-01-01T00:00:00Z");
+        assert_eq!(secs(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(secs(1_795_288_800), "2026-11-21T19:20:00Z");
+        let millis = |secs: i64, ms: u32| format_utc_millis(Instant { secs, nanos: ms * 1_000_000 + 999 });
+        assert_eq!(millis(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(millis(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(millis(1_709_251_199, 999), "2024-02-29T23:59:59.999Z");
+        assert_eq!(millis(4_102_444_800, 0), "2100-01-01T00:00:00.000Z");
     }
 }

@@ -4,6 +4,7 @@
 //! snapshot (`GatewayConfig`, `ServerSpec`). Nothing here does network IO or spawns processes.
 
 mod atomic;
+pub mod civil;
 mod error;
 mod gateway;
 mod home;

@@ -22,7 +22,6 @@ mod package;
 pub mod progress;
 mod search;
 pub mod sources;
-mod timestamp;
 pub mod versions;
 
 pub use error::{RepoError, Result};

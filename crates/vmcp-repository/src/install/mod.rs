@@ -310,7 +310,7 @@ fn skeleton(pkg: &Package, release: &Release, method: &Method) -> InstalledVersi
         package: method.identifier().to_owned(),
         upstream_version: method.upstream_version(&release.version).to_owned(),
         checksum: None,
-        installed_at: crate::timestamp::now(),
+        installed_at: vmcp_config::civil::now_utc(),
         dir: None,
         launch: Launch {
             transport: method.transport().to_owned(),

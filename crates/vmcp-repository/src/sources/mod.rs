@@ -266,7 +266,7 @@ pub fn sync(home: &Home, cfg: &RepoConfig, progress: &Progress) -> Result<SyncRe
     let cached = CachedIndex {
         format: 1,
         repository: cfg.name.clone(),
-        synced_at: crate::timestamp::now(),
+        synced_at: vmcp_config::civil::now_utc(),
         state: fetch.state,
         packages: fetch.packages,
         errors: fetch.errors,

@@ -128,7 +128,7 @@ pub(super) fn fetch(
     previous: Option<&CachedIndex>,
     progress: &Progress,
 ) -> Result<Fetch> {
-    let started = crate::timestamp::now();
+    let started = vmcp_config::civil::now_utc();
     let since = previous.and_then(|p| p.state.updated_since.clone());
     let mut by_name: BTreeMap<String, Package> = previous
         .map(|p| p.packages.iter().map(|p| (p.name().to_owned(), p.clone())).collect())
