@@ -9,33 +9,6 @@ use std::net::TcpStream;
 use serde_json::{Value, json};
 use support::*;
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
-}
-
-struct Reply {
-    status: u16,
-    session: Option<String>,
-    content_type: String,
-    body: String,
-}
-
-fn post(url: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
-    let mut req = agent()
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json, text/event-stream");
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let mut resp = req.send(body.to_string()).expect("POST");
-    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let (session, content_type) = (header("mcp-session-id"), header("content-type").unwrap_or_default());
-    let status = resp.status().as_u16();
-    let body = resp.body_mut().read_to_string().unwrap_or_default();
-    Reply { status, session, content_type, body }
-}
-
 /// The JSON-RPC messages of a reply, whether it came as JSON or as SSE.
 fn messages(r: &Reply) -> Vec<Value> {
     if r.content_type.starts_with("text/event-stream") {

@@ -6,34 +6,6 @@ mod support;
 use serde_json::{Value, json};
 use support::*;
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
-}
-
-/// An HTTP answer: status, headers we look at, JSON-RPC messages in the body.
-struct Reply {
-    status: u16,
-    session: Option<String>,
-    www_authenticate: Option<String>,
-    body: String,
-}
-
-fn post(url: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
-    let mut req = agent()
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json, text/event-stream");
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let mut resp = req.send(body.to_string()).expect("POST");
-    let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let (session, www_authenticate) = (header("mcp-session-id"), header("www-authenticate"));
-    let status = resp.status().as_u16();
-    let body = resp.body_mut().read_to_string().unwrap_or_default();
-    Reply { status, session, www_authenticate, body }
-}
-
 /// The JSON-RPC answer in a body sent as JSON or as SSE.
 fn answer(body: &str) -> Value {
     let data: Vec<&str> =

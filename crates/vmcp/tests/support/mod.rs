@@ -17,6 +17,38 @@ pub const FIXTURE: &str = env!("CARGO_BIN_EXE_vmcp-fixture");
 /// How long a test waits for a message it expects before failing (not a timing goal).
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// A `ureq` agent that hands back 4xx and 5xx answers instead of failing on them.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+/// An HTTP answer: status, the headers tests look at, and the body.
+pub struct Reply {
+    pub status: u16,
+    pub session: Option<String>,
+    pub content_type: String,
+    pub www_authenticate: Option<String>,
+    pub body: String,
+}
+
+/// POST a JSON-RPC message to a Streamable HTTP endpoint, with extra headers.
+pub fn post(url: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+    let mut req = agent()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req.send(body.to_string()).expect("POST");
+    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (session, content_type) = (header("mcp-session-id"), header("content-type").unwrap_or_default());
+    let www_authenticate = header("www-authenticate");
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    Reply { status, session, content_type, www_authenticate, body }
+}
+
 /// A temporary `VMCP_HOME` with a registry.
 pub struct Home {
     pub dir: tempfile::TempDir,
