@@ -5,7 +5,7 @@
 //! callers get full access, like the local user); listening elsewhere without authentication is
 //! refused unless `--allow-unauthenticated-network` is given, and then logged loudly.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,10 +115,8 @@ impl Identity {
 
 impl NetworkAuth {
     /// Refuse to listen beyond loopback without authentication (unless overridden).
-    pub fn check_bind(&self, addr: &str, what: &str) -> anyhow::Result<()> {
-        let loopback =
-            addr.parse::<SocketAddr>().is_ok_and(|a| a.ip().is_loopback()) || addr.starts_with("localhost:");
-        if self.auth.is_none() && !loopback && !self.allow_unauthenticated {
+    pub fn check_bind(&self, host: &str, addr: &str, what: &str) -> anyhow::Result<()> {
+        if self.auth.is_none() && !is_loopback(host) && !self.allow_unauthenticated {
             return Err(UsageError(format!(
                 "refusing to serve {what} on {addr} without authentication: anyone who can reach it \
                  would get full access. Use --api-keys (and `vmcp persona NAME token create`) or \
@@ -139,6 +137,32 @@ impl NetworkAuth {
                 "DANGER: {what} listens on {local}, beyond this machine, WITHOUT AUTHENTICATION \
                  (--allow-unauthenticated-network): anyone who can reach it has full access"
             ),
+        }
+    }
+}
+
+/// Is `host` (an IP address, bracketed or not, or a name) this machine's loopback?
+fn is_loopback(host: &str) -> bool {
+    let ip = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    host == "localhost" || ip.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_hosts() {
+        for (host, want) in [
+            ("127.0.0.1", true),
+            ("127.0.0.2", true),
+            ("::1", true),
+            ("[::1]", true),
+            ("localhost", true),
+            ("0.0.0.0", false),
+            ("::", false),
+            ("192.168.1.2", false),
+            ("example.com", false),
+        ] {
+            assert_eq!(super::is_loopback(host), want, "{host}");
         }
     }
 }

@@ -48,8 +48,13 @@ async fn bind(
     what: &str,
     auth: &super::identity::NetworkAuth,
 ) -> anyhow::Result<TcpListener> {
-    let addr = format!("{host}:{port}");
-    auth.check_bind(&addr, what)?;
+    // An IPv6 address (`::1`, as `--http [::1]:3000` leaves it) needs brackets before a port.
+    let addr = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    auth.check_bind(host, &addr, what)?;
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for {what}: {e}"))?;
