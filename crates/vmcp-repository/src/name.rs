@@ -38,14 +38,19 @@ impl PackageName {
     /// The default server id in servers.json: the short name, with characters outside
     /// `[A-Za-z0-9_-]` replaced by `-`.
     pub fn default_server_id(&self) -> String {
-        let id: String = self
-            .short()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
-            .take(64)
-            .collect();
-        id.trim_matches('-').to_owned()
+        slug(self.short(), 64)
     }
+}
+
+/// The first `max` characters of `raw`, each outside `[A-Za-z0-9_-]` replaced by `-`, without
+/// leading or trailing `-`.
+pub(crate) fn slug(raw: &str, max: usize) -> String {
+    let slug: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .take(max)
+        .collect();
+    slug.trim_matches('-').to_owned()
 }
 
 impl fmt::Display for PackageName {

@@ -325,13 +325,7 @@ pub fn default_name(url: &str) -> String {
         Some((_, seg)) if !seg.is_empty() => seg,
         _ => after_scheme.split(['.', ':']).next().unwrap_or("repo"),
     };
-    let name: String = last
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
-        .take(32)
-        .collect();
-    let name = name.trim_matches('-').to_owned();
+    let name = crate::name::slug(&last.to_ascii_lowercase(), 32);
     if name.is_empty() { "repo".into() } else { name }
 }
 
