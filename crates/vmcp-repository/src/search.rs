@@ -51,17 +51,16 @@ impl Index {
     pub fn search(&self, query: &SearchQuery) -> Vec<Hit<'_>> {
         let text = query.text.trim().to_lowercase();
         let tokens: Vec<&str> = text.split_whitespace().collect();
+        let joined = (tokens.len() > 1).then(|| tokens.join("-"));
+        let terms = Terms { text: &text, joined: joined.as_deref(), tokens: &tokens };
         let tags: Vec<String> = query.tags.iter().map(|t| t.to_lowercase()).collect();
         let candidates =
             self.packages().iter().zip(&self.docs).filter(|(p, d)| passes_filters(p, d, query, &tags));
         let mut hits = Vec::new();
         let mut misses = Vec::new();
         for (pkg, doc) in candidates {
-            let found = if tokens.is_empty() {
-                Some((MatchKind::Any, 0))
-            } else {
-                match_query(doc, &text, &tokens, false)
-            };
+            let found =
+                if tokens.is_empty() { Some((MatchKind::Any, 0)) } else { match_query(doc, &terms, false) };
             match found {
                 Some((kind, distance)) => hits.push((Hit { package: pkg, kind, distance }, doc)),
                 None => misses.push((pkg, doc)),
@@ -69,7 +68,7 @@ impl Index {
         }
         if !tokens.is_empty() && (query.limit == 0 || hits.len() < query.limit) {
             for (pkg, doc) in misses {
-                if let Some((kind, distance)) = match_query(doc, &text, &tokens, true) {
+                if let Some((kind, distance)) = match_query(doc, &terms, true) {
                     hits.push((Hit { package: pkg, kind, distance }, doc));
                 }
             }
@@ -92,19 +91,26 @@ fn passes_filters(pkg: &Package, doc: &SearchDoc, q: &SearchQuery, tags: &[Strin
         && tags.iter().all(|t| doc.tags.contains(t))
 }
 
+/// The query's text, split once per search rather than once per package.
+struct Terms<'q> {
+    text: &'q str,
+    /// The tokens joined by `-`, when there are several: tried as one name.
+    joined: Option<&'q str>,
+    tokens: &'q [&'q str],
+}
+
 /// The whole query as one name first, then every token on its own (the worst token decides).
-fn match_query(doc: &SearchDoc, text: &str, tokens: &[&str], typos: bool) -> Option<(MatchKind, usize)> {
-    if tokens.len() > 1 {
-        let joined = tokens.join("-");
-        if let Some(m) = match_name(doc, &joined) {
+fn match_query(doc: &SearchDoc, terms: &Terms<'_>, typos: bool) -> Option<(MatchKind, usize)> {
+    if let Some(joined) = terms.joined {
+        if let Some(m) = match_name(doc, joined) {
             return Some((m, 0));
         }
-        if !typos && doc.description.contains(text) {
+        if !typos && doc.description.contains(terms.text) {
             return Some((MatchKind::Description, 0));
         }
     }
     let mut worst = (MatchKind::Exact, 0);
-    for token in tokens {
+    for token in terms.tokens {
         let m = match_token(doc, token)
             .map(|k| (k, 0))
             .or_else(|| if typos { match_typo(doc, token) } else { None })?;
