@@ -243,12 +243,7 @@ fn token(home: &Home, store: &PersonaStore, name: &str, cmd: TokenVerb) -> anyho
         }
         TokenVerb::List { json } => {
             let p = store.get(name).map_err(usage)?;
-            let list: Vec<_> = p
-                .raw()
-                .tokens
-                .iter()
-                .map(|t| json!({ "id": t.id, "label": t.label, "created": t.created }))
-                .collect();
+            let list: Vec<_> = p.raw().tokens.iter().map(token_summary).collect();
             if json {
                 println!("{}", serde_json::to_string_pretty(&json!({ "persona": name, "tokens": list }))?);
             } else if list.is_empty() {
@@ -277,8 +272,13 @@ fn describe(p: &Persona) -> serde_json::Value {
         "modified": raw.modified,
         "enabled_servers": raw.enabled_servers,
         "rules": raw.rules,
-        "tokens": raw.tokens.iter().map(|t| json!({ "id": t.id, "label": t.label, "created": t.created })).collect::<Vec<_>>(),
+        "tokens": raw.tokens.iter().map(token_summary).collect::<Vec<_>>(),
     })
+}
+
+/// What may be shown of a key: its id, label and date (never its hash).
+fn token_summary(t: &tokens::RawToken) -> serde_json::Value {
+    json!({ "id": t.id, "label": t.label, "created": t.created })
 }
 
 fn print_persona(p: &Persona) {
