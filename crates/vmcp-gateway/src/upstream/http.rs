@@ -21,7 +21,9 @@ use tokio::sync::{Semaphore, mpsc};
 use vmcp_config::Transport;
 use vmcp_protocol::{Message, message, meta, splice, sse, version};
 
-use super::{Options, Upstream, configured_headers, deliver, http_client, transport_ended};
+use super::{
+    Options, Outgoing, ParamHeaders, Upstream, configured_headers, deliver, http_client, transport_ended,
+};
 
 const SESSION: &str = "mcp-session-id";
 const MAX_CONCURRENT_POSTS: usize = 128;
@@ -68,7 +70,11 @@ fn peek(line: &str) -> Peek {
     Peek { id, method, modern, name }
 }
 
-pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Options) -> Result<(), String> {
+pub(super) fn connect(
+    up: &Arc<Upstream>,
+    rx: mpsc::Receiver<Outgoing>,
+    opts: &Options,
+) -> Result<(), String> {
     let Transport::StreamableHttp { url } = &up.spec.transport else {
         return Err("not an HTTP server".into());
     };
@@ -93,14 +99,14 @@ pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Opt
     Ok(())
 }
 
-async fn run(up: Arc<Upstream>, link: Arc<Link>, mut rx: mpsc::Receiver<String>, opts: Options) {
+async fn run(up: Arc<Upstream>, link: Arc<Link>, mut rx: mpsc::Receiver<Outgoing>, opts: Options) {
     let limit = Arc::new(Semaphore::new(MAX_CONCURRENT_POSTS));
     loop {
         let line = tokio::select! {
             line = rx.recv() => line,
             _ = up.stop.cancelled() => None,
         };
-        let Some(line) = line else { break };
+        let Some(Outgoing { line, headers }) = line else { break };
         let p = peek(&line);
         if p.method.as_deref() == Some("notifications/cancelled")
             && up.era() == Some(vmcp_protocol::Era::Modern)
@@ -120,7 +126,7 @@ async fn run(up: Arc<Upstream>, link: Arc<Link>, mut rx: mpsc::Receiver<String>,
         let (up2, link2, opts2) = (up.clone(), link.clone(), opts.clone());
         let (id, modern) = (p.id, p.modern);
         let task = tokio::spawn(async move {
-            exchange(&up2, &link2, line, p, &opts2, true).await;
+            exchange(&up2, &link2, line, p, headers, &opts2, true).await;
             if let Some(id) = id {
                 link2.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
             }
@@ -178,18 +184,23 @@ fn request_headers(link: &Link, p: &Peek) -> HeaderMap {
 }
 
 /// POST one line and deliver whatever comes back. `retry`: re-initialize and retry once on 404.
-async fn exchange(up: &Arc<Upstream>, link: &Arc<Link>, line: String, p: Peek, opts: &Options, retry: bool) {
+async fn exchange(
+    up: &Arc<Upstream>,
+    link: &Arc<Link>,
+    line: String,
+    p: Peek,
+    param_headers: ParamHeaders,
+    opts: &Options,
+    retry: bool,
+) {
     let is_init = p.method.as_deref() == Some("initialize");
     if is_init {
         *link.init.lock().unwrap_or_else(|p| p.into_inner()) = Some(line.clone());
     }
     let generation = link.session.lock().unwrap_or_else(|p| p.into_inner()).1;
     let mut headers = request_headers(link, &p);
-    if p.modern
-        && p.method.as_deref() == Some("tools/call")
-        && let Some(id) = p.id
-    {
-        headers.extend(up.take_param_headers(id));
+    if p.modern && p.method.as_deref() == Some("tools/call") {
+        headers.extend(param_headers.iter().cloned());
     }
     let sent = link.client.post(link.url.clone()).headers(headers).body(line.clone()).send().await;
     let resp = match sent {
@@ -205,7 +216,7 @@ async fn exchange(up: &Arc<Upstream>, link: &Arc<Link>, line: String, p: Peek, o
     {
         tracing::info!(server = %up.spec.id, "the server lost the session; initializing again");
         if reinitialize(up, link, generation).await {
-            return Box::pin(exchange(up, link, line, p, opts, false)).await;
+            return Box::pin(exchange(up, link, line, p, param_headers, opts, false)).await;
         }
         return fail(up, p.id, 1003, "the server lost the session and initializing again failed", opts);
     }

@@ -85,7 +85,7 @@ pub struct Options {
 pub struct Upstream {
     pub spec: Arc<ServerSpec>,
     pending: Pending,
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<Outgoing>,
     status: watch::Sender<Status>,
     handshake: Mutex<Option<Arc<Handshake>>>,
     stop: CancellationToken,
@@ -95,12 +95,23 @@ pub struct Upstream {
     last_stderr: Mutex<Option<String>>,
     /// The child's process id (stdio), 0 otherwise.
     pid: std::sync::atomic::AtomicU32,
-    /// SEP-2243 `Mcp-Param-*` headers of requests in flight, by id (HTTP transport).
-    param_headers: Mutex<Vec<(u64, ParamHeaders)>>,
 }
 
 /// Extra HTTP headers of one request.
 pub type ParamHeaders = Vec<(axum::http::HeaderName, axum::http::HeaderValue)>;
+
+/// One message for the backend's transport: the line (newline included) and, for a request,
+/// its SEP-2243 `Mcp-Param-*` headers, which only the HTTP transport sends.
+struct Outgoing {
+    line: String,
+    headers: ParamHeaders,
+}
+
+impl From<String> for Outgoing {
+    fn from(line: String) -> Self {
+        Outgoing { line, headers: Vec::new() }
+    }
+}
 
 impl Upstream {
     /// Connect (spawn the process), then run the handshake. Always returns an upstream; a
@@ -131,7 +142,7 @@ impl Upstream {
         up
     }
 
-    fn new(spec: Arc<ServerSpec>) -> (Arc<Upstream>, mpsc::Receiver<String>) {
+    fn new(spec: Arc<ServerSpec>) -> (Arc<Upstream>, mpsc::Receiver<Outgoing>) {
         let (tx, rx) = mpsc::channel(256);
         let up = Arc::new(Upstream {
             spec,
@@ -143,7 +154,6 @@ impl Upstream {
             gone: watch::channel(false).0,
             last_stderr: Mutex::new(None),
             pid: std::sync::atomic::AtomicU32::new(0),
-            param_headers: Mutex::new(Vec::new()),
         });
         (up, rx)
     }
@@ -231,13 +241,26 @@ impl Upstream {
         origin: Option<Origin>,
         timeout: Duration,
     ) -> Result<Message, UpstreamError> {
+        self.request_with_headers(id, method, params, origin, timeout, Vec::new()).await
+    }
+
+    /// `request` with SEP-2243 `Mcp-Param-*` headers, which the HTTP transport adds to its POST.
+    pub async fn request_with_headers(
+        &self,
+        id: u64,
+        method: &str,
+        params: Option<&str>,
+        origin: Option<Origin>,
+        timeout: Duration,
+        headers: ParamHeaders,
+    ) -> Result<Message, UpstreamError> {
         let mut line = message::request(&id.to_string(), method, params);
         line.push('\n');
         // The connection may have gone between the caller's readiness check and now: a closed
         // table refuses the entry, so nothing waits for an answer that cannot come.
         let Some(rx) = self.pending.insert(id, origin) else { return Err(self.unavailable()) };
         let mut guard = InFlight { up: self, id, armed: true };
-        if self.tx.send(line).await.is_err() {
+        if self.tx.send(Outgoing { line, headers }).await.is_err() {
             guard.armed = false;
             self.pending.remove(id);
             return Err(self.unavailable());
@@ -264,39 +287,6 @@ impl Upstream {
         }
     }
 
-    /// `request` with SEP-2243 `Mcp-Param-*` headers, which the HTTP transport adds to its POST.
-    pub async fn request_with_headers(
-        &self,
-        id: u64,
-        method: &str,
-        params: Option<&str>,
-        origin: Option<Origin>,
-        timeout: Duration,
-        headers: ParamHeaders,
-    ) -> Result<Message, UpstreamError> {
-        if headers.is_empty() {
-            return self.request(id, method, params, origin, timeout).await;
-        }
-        self.param_headers.lock().unwrap_or_else(|p| p.into_inner()).push((id, headers));
-        struct Unclaimed<'a>(&'a Upstream, u64);
-        impl Drop for Unclaimed<'_> {
-            fn drop(&mut self) {
-                self.0.take_param_headers(self.1);
-            }
-        }
-        let _unclaimed = Unclaimed(self, id);
-        self.request(id, method, params, origin, timeout).await
-    }
-
-    /// The `Mcp-Param-*` headers attached to request `id`, once.
-    fn take_param_headers(&self, id: u64) -> ParamHeaders {
-        let mut table = self.param_headers.lock().unwrap_or_else(|p| p.into_inner());
-        match table.iter().position(|(i, _)| *i == id) {
-            Some(at) => table.swap_remove(at).1,
-            None => Vec::new(),
-        }
-    }
-
     fn unavailable(&self) -> UpstreamError {
         let status = self.status();
         let why = match &status {
@@ -311,14 +301,14 @@ impl Upstream {
         let params = format!(r#"{{"requestId":{id},"reason":{}}}"#, vmcp_protocol::splice::quote(reason));
         let mut line = message::notification("notifications/cancelled", Some(&params));
         line.push('\n');
-        let _ = self.tx.try_send(line);
+        let _ = self.tx.try_send(line.into());
     }
 
     /// Send a notification.
     pub async fn notify(&self, method: &str, params: Option<&str>) {
         let mut line = message::notification(method, params);
         line.push('\n');
-        let _ = self.tx.send(line).await;
+        let _ = self.tx.send(line.into()).await;
     }
 
     /// Answer a request the backend sent us; `body` is `"result":{...}` or `"error":{...}` text.
@@ -328,7 +318,7 @@ impl Upstream {
             Err(e) => message::error_response(Some(id.get()), e),
         };
         line.push('\n');
-        let _ = self.tx.send(line).await;
+        let _ = self.tx.send(line.into()).await;
     }
 
     /// Orderly stop; returns when the process is gone.
