@@ -88,7 +88,7 @@ pub fn vmcp_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// A command given as a path is made absolute: vMCP runs it from its own working directory.
-fn resolve_command(command: &[String]) -> anyhow::Result<Vec<String>> {
+pub fn resolve_command(command: &[String]) -> anyhow::Result<Vec<String>> {
     let mut out = command.to_vec();
     if let Some(program) = out.first_mut()
         && program.contains('/')
@@ -105,19 +105,7 @@ fn resolve_command(command: &[String]) -> anyhow::Result<Vec<String>> {
 fn write_registry(home: &Path, command: &[String]) -> anyhow::Result<()> {
     let (program, args) = command.split_first().context("no backend command given")?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let registry = serde_json::json!({
-        "version": "1.0.0",
-        "servers": [{
-            "id": "bench",
-            "command": program,
-            "args": args,
-            "cwd": cwd,
-            "prefix": "",
-        }],
-    });
-    let dir = home.join("registry");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join("servers.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&registry)?)
-        .with_context(|| format!("cannot write {}", path.display()))
+    let server =
+        serde_json::json!({ "id": "bench", "command": program, "args": args, "cwd": cwd, "prefix": "" });
+    crate::network::write_home(home, serde_json::json!([server]), None)
 }

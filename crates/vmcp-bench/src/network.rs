@@ -7,7 +7,7 @@
 //! own `vmcp start` with a throwaway `VMCP_HOME`, and stops them at the end.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -249,7 +249,7 @@ pub async fn idle_memory(
 ) -> anyhow::Result<String> {
     procs::require_proc()?;
     let (backend, backend_url) = start_backend(0, setup.startup_timeout).await?;
-    let fixture = absolute(fixture)?;
+    let fixture = crate::compare::resolve_command(fixture)?;
     let (program, args) = fixture.split_first().context("no fixture command given")?;
     let stdio = json!({ "id": "fixture", "command": program, "args": args, "prefix": "" });
     write_home(setup.home, json!([stdio, http_server("http", &backend_url)]), None)?;
@@ -286,18 +286,5 @@ pub async fn idle_memory(
         let _ = writeln!(out, "| (not vMCP's) HTTP backend | {:.1} | {:.1} |", mib(rss), mib(hwm));
     }
     backend.stop().await;
-    Ok(out)
-}
-
-fn absolute(command: &[String]) -> anyhow::Result<Vec<String>> {
-    let mut out = command.to_vec();
-    if let Some(p) = out.first_mut()
-        && p.contains('/')
-    {
-        *p = std::fs::canonicalize(PathBuf::from(&*p))
-            .with_context(|| format!("backend command `{p}`"))?
-            .display()
-            .to_string();
-    }
     Ok(out)
 }
