@@ -75,3 +75,17 @@ impl<T> IoContext<T> for std::io::Result<T> {
         self.map_err(|e| RepoError::io(path, e))
     }
 }
+
+/// A file's text, or `None` when it does not exist.
+pub(crate) fn read_if_exists(path: &std::path::Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RepoError::io(path, e)),
+    }
+}
+
+/// A config file that is not valid JSON, named with its line and column.
+pub(crate) fn json_config_error(path: &std::path::Path, e: &serde_json::Error) -> RepoError {
+    vmcp_config::ConfigError::new(path, Some(format!("{}:{}", e.line(), e.column())), e.to_string()).into()
+}

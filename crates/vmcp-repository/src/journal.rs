@@ -49,11 +49,7 @@ pub fn commit(home: &Home, journal: &Journal) -> Result<()> {
 /// Finish a journal left by a killed run.
 pub fn recover(home: &Home) -> Result<bool> {
     let path = journal_path(home);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(RepoError::io(&path, e)),
-    };
+    let Some(text) = crate::error::read_if_exists(&path)? else { return Ok(false) };
     let journal: Journal = serde_json::from_str(&text).map_err(|e| {
         RepoError::source(
             "journal",

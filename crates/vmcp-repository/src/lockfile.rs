@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use vmcp_config::Home;
 
-use crate::error::{RepoError, Result};
+use crate::error::{Result, json_config_error, read_if_exists};
 use crate::install_spec::MethodKind;
 
 /// The whole file.
@@ -85,18 +85,9 @@ pub fn lock_path(home: &Home) -> PathBuf {
 impl LockFile {
     pub fn load(home: &Home) -> Result<Self> {
         let path = lock_path(home);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                RepoError::from(vmcp_config::ConfigError::new(
-                    &path,
-                    Some(format!("{}:{}", e.line(), e.column())),
-                    e.to_string(),
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(Self { format: 1, ..Default::default() })
-            }
-            Err(e) => Err(RepoError::io(&path, e)),
+        match read_if_exists(&path)? {
+            Some(text) => serde_json::from_str(&text).map_err(|e| json_config_error(&path, &e)),
+            None => Ok(Self { format: 1, ..Default::default() }),
         }
     }
 

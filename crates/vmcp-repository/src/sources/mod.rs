@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use vmcp_config::Home;
 
-use crate::error::{IoContext, RepoError, Result};
+use crate::error::{IoContext, RepoError, Result, json_config_error, read_if_exists};
 use crate::name::check_repo_name;
 use crate::net::Net;
 use crate::package::Package;
@@ -114,16 +114,9 @@ pub struct Repositories {
 impl Repositories {
     pub fn load(home: &Home) -> Result<Self> {
         let path = home.repositories_file();
-        let raw: RawRepositoriesFile = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                vmcp_config::ConfigError::new(
-                    &path,
-                    Some(format!("{}:{}", e.line(), e.column())),
-                    e.to_string(),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => RawRepositoriesFile::default(),
-            Err(e) => return Err(RepoError::io(&path, e)),
+        let raw: RawRepositoriesFile = match read_if_exists(&path)? {
+            Some(text) => serde_json::from_str(&text).map_err(|e| json_config_error(&path, &e))?,
+            None => RawRepositoriesFile::default(),
         };
         let mut seen = std::collections::BTreeSet::new();
         for (i, r) in raw.repositories.iter().enumerate() {
@@ -229,11 +222,7 @@ pub fn cache_dir(home: &Home, repo: &str) -> PathBuf {
 /// The last synced packages of a repository (`None` before its first sync).
 pub fn load_cached(home: &Home, repo: &str) -> Result<Option<CachedIndex>> {
     let path = cache_dir(home, repo).join("index.json");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(RepoError::io(&path, e)),
-    };
+    let Some(text) = read_if_exists(&path)? else { return Ok(None) };
     let cached: CachedIndex = serde_json::from_str(&text).map_err(|e| {
         RepoError::source(
             repo,
