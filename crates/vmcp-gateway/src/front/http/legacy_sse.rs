@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
@@ -20,10 +20,15 @@ use crate::session::Session;
 /// An open SSE session and the bound on its requests in flight.
 type Entry = (Arc<Session>, Arc<Semaphore>);
 
-/// Open SSE sessions by id (the `sessionId` query parameter of the endpoint URL).
-fn sessions() -> &'static Mutex<HashMap<String, Entry>> {
-    static MAP: OnceLock<Mutex<HashMap<String, Entry>>> = OnceLock::new();
-    MAP.get_or_init(Mutex::default)
+/// Open SSE sessions of one HTTP front by id (the `sessionId` query parameter of the endpoint
+/// URL).
+#[derive(Default)]
+pub(super) struct SseSessions(Mutex<HashMap<String, Entry>>);
+
+impl SseSessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 pub(super) async fn connect(
@@ -33,13 +38,9 @@ pub(super) async fn connect(
     let (tx, mut rx) = mpsc::channel::<String>(1024);
     let session = st.gw.open_session(super::auth::caller(peer), tx);
     let id = format!("{:032x}", rand::random::<u128>());
-    sessions()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id.clone(), (session.clone(), Arc::new(Semaphore::new(1024))));
+    st.sse_sessions.lock().insert(id.clone(), (session.clone(), Arc::new(Semaphore::new(1024))));
     let (body_tx, body_rx) = mpsc::channel::<String>(1024);
     let _ = body_tx.try_send(sse::encode(None, Some("endpoint"), &format!("/messages?sessionId={id}")));
-    let gw = st.gw.clone();
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -50,8 +51,8 @@ pub(super) async fn connect(
                 _ = body_tx.closed() => break,
             }
         }
-        sessions().lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-        gw.close_session(&session);
+        st.sse_sessions.lock().remove(&id);
+        st.gw.close_session(&session);
         tracing::debug!(session = %id, "SSE session closed");
     });
     super::streamable::sse_response(body_rx)
@@ -69,7 +70,7 @@ pub(super) async fn message(
     Query(target): Query<Target>,
     body: Bytes,
 ) -> Response {
-    let found = sessions().lock().unwrap_or_else(|p| p.into_inner()).get(&target.session_id).cloned();
+    let found = st.sse_sessions.lock().get(&target.session_id).cloned();
     // Another caller's session answers as an unknown one (see `auth::owns_session`).
     let found = found.filter(|(session, _)| super::auth::owns_session(session, peer));
     let Some((session, limit)) = found else {

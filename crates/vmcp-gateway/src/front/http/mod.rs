@@ -35,6 +35,8 @@ pub(crate) struct HttpState {
     pub gw: Arc<Gateway>,
     pub cfg: HttpFront,
     pub sessions: Registry,
+    /// Legacy HTTP+SSE sessions (`legacy_sse.rs`).
+    sse_sessions: legacy_sse::SseSessions,
     /// The address actually bound (for Host checks).
     pub local: SocketAddr,
 }
@@ -52,6 +54,7 @@ pub async fn serve(
     let state = Arc::new(HttpState {
         gw: gw.clone(),
         sessions: Registry::new(cfg.max_sessions),
+        sse_sessions: Default::default(),
         cfg: cfg.clone(),
         local,
     });
