@@ -172,10 +172,6 @@ impl Persona {
         &self.raw.name
     }
 
-    pub fn description(&self) -> Option<&str> {
-        self.raw.description.as_deref()
-    }
-
     /// The file content this persona was built from.
     pub fn raw(&self) -> &RawPersona {
         &self.raw
@@ -193,12 +189,6 @@ impl Persona {
     pub fn check(&self, server: &str, kind: Kind, name: &str) -> Result<(), Denied> {
         let Some(access) = self.servers.get(server) else { return Err(Denied::ServerNotAllowed) };
         if access.permits(kind, name) { Ok(()) } else { Err(Denied::NotPermitted) }
-    }
-
-    /// Is the server enabled at all (used to skip a whole server when listing)?
-    #[inline]
-    pub fn allows_server(&self, server: &str) -> bool {
-        self.servers.contains_key(server)
     }
 }
 
