@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use vmcp_config::Home;
 use vmcp_gateway::front::http::auth::{Auth, OAuth};
@@ -90,13 +91,13 @@ impl Identity {
         })
     }
 
-    /// Give the gateway its network authentication, start watching the personas, and return
-    /// the stdio caller.
-    pub fn attach(&self, gw: &Arc<Gateway>, stop: &CancellationToken) -> Caller {
+    /// Give the gateway its network authentication, start watching the personas (a task in
+    /// `tasks`, which `vmcp start` drains on shutdown), and return the stdio caller.
+    pub fn attach(&self, gw: &Arc<Gateway>, stop: &CancellationToken, tasks: &mut JoinSet<()>) -> Caller {
         if let Some(auth) = &self.network.auth {
             gw.set_auth(auth.clone());
         }
-        tokio::spawn(persona_watch::watch(
+        tasks.spawn(persona_watch::watch(
             gw.clone(),
             self.store.clone(),
             self.book.clone(),

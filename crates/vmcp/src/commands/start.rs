@@ -108,8 +108,8 @@ pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
         }
         let gw = Gateway::start(cfg, servers);
         let stop = CancellationToken::new();
-        let stdio_caller = identity.attach(&gw, &stop);
         let mut fronts = tokio::task::JoinSet::new();
+        let stdio_caller = identity.attach(&gw, &stop, &mut fronts);
         {
             let (gw, stop) = (gw.clone(), stop.clone());
             fronts.spawn(front::control::serve(gw, control.0, control.1, stop));
