@@ -34,13 +34,8 @@ impl World {
 
     /// Publish `name` with one script download per version; `extra` is appended to install.json.
     fn publish(&self, name: &str, versions: &[&str], extra: &str) {
-        let mut downloads = Vec::new();
-        for v in versions {
-            let body = script(&format!("{name}-{v}"));
-            let path = format!("/dl/{name}/{v}");
-            downloads.push((*v, format!("{}{path}", self.server.base), sha256_hex(&body)));
-            self.files.lock().unwrap().insert(path, body);
-        }
+        let body = |v: &str| script(&format!("{name}-{v}"));
+        let downloads = serve_downloads(&self.files, &self.server.base, name, versions, body);
         let install = binary_install(name, &downloads, extra);
         write_package(&self.src.join(name), name, versions[0], &["test"], &install);
     }

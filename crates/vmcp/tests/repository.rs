@@ -97,13 +97,7 @@ impl World {
 
     /// A package `name` in the git source with one script download per version.
     fn publish(&self, dir: &Path, name: &str, versions: &[&str], body: impl Fn(&str) -> Vec<u8>) {
-        let mut downloads = Vec::new();
-        for v in versions {
-            let bytes = body(v);
-            let path = format!("/dl/{name}/{v}");
-            downloads.push((*v, format!("{}{path}", self.server.base), sha256_hex(&bytes)));
-            self.files.lock().unwrap().insert(path, bytes);
-        }
+        let downloads = serve_downloads(&self.files, &self.server.base, name, versions, body);
         write_package(
             &dir.join(name),
             name,
@@ -411,13 +405,7 @@ fn an_install_or_update_killed_mid_download_leaves_the_previous_state_and_a_reru
 
 /// `index.json` with one inline binary package `forecast` offering `versions` (newest first).
 fn serve_http_index(w: &World, versions: &[&str]) {
-    let mut downloads = Vec::new();
-    for v in versions {
-        let bytes = script(&format!("forecast-{v}"));
-        let path = format!("/dl/forecast/{v}");
-        downloads.push((*v, format!("{}{path}", w.server.base), sha256_hex(&bytes)));
-        w.files.lock().unwrap().insert(path, bytes);
-    }
+    let downloads = serve_downloads(&w.files, &w.server.base, "forecast", versions, script_for("forecast"));
     let install: Value = serde_json::from_str(&binary_install("forecast", &downloads, "")).unwrap();
     let manifest = json!({"name": "forecast", "version": versions[0], "description": "Weather forecasts",
         "tags": ["weather"], "license": "MIT"});

@@ -207,6 +207,25 @@ pub fn write_package(dir: &Path, name: &str, version: &str, tags: &[&str], insta
 }
 
 /// install.json for a binary package with one download per `(version, url, sha256)`.
+/// Serve `body(version)` at `BASE/dl/NAME/VERSION` for each version, through `files`; the
+/// `(version, url, sha256)` triples are what `binary_install` takes.
+pub fn serve_downloads<'v>(
+    files: &Mutex<HashMap<String, Vec<u8>>>,
+    base: &str,
+    name: &str,
+    versions: &[&'v str],
+    body: impl Fn(&str) -> Vec<u8>,
+) -> Vec<(&'v str, String, String)> {
+    let mut downloads = Vec::new();
+    for v in versions {
+        let bytes = body(v);
+        let path = format!("/dl/{name}/{v}");
+        downloads.push((*v, format!("{base}{path}"), sha256_hex(&bytes)));
+        files.lock().unwrap().insert(path, bytes);
+    }
+    downloads
+}
+
 pub fn binary_install(bin: &str, downloads: &[(&str, String, String)], extra: &str) -> String {
     let d: Vec<String> = downloads
         .iter()
