@@ -34,10 +34,11 @@ struct Link {
     /// Parsed once: reqwest would parse a `&str` on every request.
     url: reqwest::Url,
     headers: HeaderMap,
-    /// Legacy session id, and how many times it was (re)established.
-    session: Mutex<(Option<String>, u64)>,
+    /// Legacy session id, and how many times it was (re)established. Kept as a header value:
+    /// every request carries it.
+    session: Mutex<(Option<HeaderValue>, u64)>,
     /// Negotiated legacy version, for the `MCP-Protocol-Version` header.
-    version: Mutex<Option<String>>,
+    version: Mutex<Option<HeaderValue>>,
     /// The `initialize` line, to re-initialize after the server lost the session.
     init: Mutex<Option<String>>,
     reinit: tokio::sync::Mutex<()>,
@@ -161,23 +162,10 @@ fn request_headers(link: &Link, p: &Peek) -> HeaderMap {
         }
         return h;
     }
-    if let Some(v) = link
-        .version
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_deref()
-        .and_then(|v| HeaderValue::from_str(v).ok())
-    {
+    if let Some(v) = link.version.lock().unwrap_or_else(|p| p.into_inner()).clone() {
         h.insert("mcp-protocol-version", v);
     }
-    if let Some(v) = link
-        .session
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .0
-        .as_deref()
-        .and_then(|s| HeaderValue::from_str(s).ok())
-    {
+    if let Some(v) = link.session.lock().unwrap_or_else(|p| p.into_inner()).0.clone() {
         h.insert(SESSION, v);
     }
     h
@@ -220,9 +208,9 @@ async fn exchange(
         }
         return fail(up, p.id, 1003, "the server lost the session and initializing again failed", opts);
     }
-    if is_init && let Some(sid) = resp.headers().get(SESSION).and_then(|v| v.to_str().ok()) {
+    if is_init && let Some(sid) = session_of(&resp) {
         let mut s = link.session.lock().unwrap_or_else(|p| p.into_inner());
-        *s = (Some(sid.to_owned()), s.1 + 1);
+        *s = (Some(sid), s.1 + 1);
     }
     if status.as_u16() == 202 {
         return;
@@ -253,6 +241,11 @@ async fn exchange(
     }
 }
 
+/// The session id a response established, if it is a usable header value.
+fn session_of(resp: &reqwest::Response) -> Option<HeaderValue> {
+    resp.headers().get(SESSION).filter(|v| v.to_str().is_ok()).cloned()
+}
+
 /// Deliver a JSON body (one message or a batch). Returns whether it answered `id`.
 fn deliver_body(
     up: &Arc<Upstream>,
@@ -278,7 +271,8 @@ fn deliver_body(
                     .as_deref()
                     .and_then(|r| splice::get(r.get(), "protocolVersion"))
                     .and_then(splice::as_str);
-                *link.version.lock().unwrap_or_else(|p| p.into_inner()) = v.map(|v| v.into_owned());
+                *link.version.lock().unwrap_or_else(|p| p.into_inner()) =
+                    v.and_then(|v| HeaderValue::from_str(&v).ok());
             }
         }
         deliver(up, msg, opts);
@@ -325,9 +319,7 @@ async fn reinitialize(up: &Arc<Upstream>, link: &Arc<Link>, seen_generation: u64
             Ok(r) if r.status().is_success() => r,
             _ => return false,
         };
-    let Some(sid) = resp.headers().get(SESSION).and_then(|v| v.to_str().ok()).map(str::to_owned) else {
-        return false;
-    };
+    let Some(sid) = session_of(&resp) else { return false };
     {
         let mut s = link.session.lock().unwrap_or_else(|p| p.into_inner());
         *s = (Some(sid), s.1 + 1);
