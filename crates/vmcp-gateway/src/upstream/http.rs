@@ -47,11 +47,14 @@ struct Link {
 }
 
 /// What vMCP needs to know about an outgoing line.
+#[derive(Default)]
 struct Peek {
     id: Option<u64>,
     method: Option<String>,
     modern: bool,
     name: Option<String>,
+    /// `notifications/cancelled`: the request it cancels.
+    cancels: Option<u64>,
 }
 
 fn peek(line: &str) -> Peek {
@@ -68,7 +71,13 @@ fn peek(line: &str) -> Peek {
     .and_then(splice::as_str)
     .map(|n| n.into_owned());
     let id = msg.as_ref().filter(|m| m.method.is_some()).and_then(|m| m.id_u64());
-    Peek { id, method, modern, name }
+    let cancels = match method.as_deref() {
+        Some("notifications/cancelled") => {
+            params.and_then(|p| splice::get(p, "requestId")).and_then(|i| i.parse::<u64>().ok())
+        }
+        _ => None,
+    };
+    Peek { id, method, modern, name, cancels }
 }
 
 pub(super) fn connect(
@@ -113,11 +122,8 @@ async fn run(up: Arc<Upstream>, link: Arc<Link>, mut rx: mpsc::Receiver<Outgoing
             && up.era() == Some(vmcp_protocol::Era::Modern)
         {
             // Modern HTTP: closing the stream is the cancellation.
-            let id = Message::parse(line.trim_end().as_bytes()).ok().and_then(|m| {
-                m.params().and_then(|p| splice::get(p, "requestId")).and_then(|i| i.parse::<u64>().ok())
-            });
             if let Some(task) =
-                id.and_then(|id| link.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id))
+                p.cancels.and_then(|id| link.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id))
             {
                 task.abort();
             }
@@ -313,7 +319,7 @@ async fn reinitialize(up: &Arc<Upstream>, link: &Arc<Link>, seen_generation: u64
     }
     link.session.lock().unwrap_or_else(|p| p.into_inner()).0 = None;
     let Some(init) = link.init.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return false };
-    let p = Peek { id: None, method: Some("initialize".into()), modern: false, name: None };
+    let p = Peek { method: Some("initialize".into()), ..Peek::default() };
     let resp =
         match link.client.post(link.url.clone()).headers(request_headers(link, &p)).body(init).send().await {
             Ok(r) if r.status().is_success() => r,
@@ -326,7 +332,7 @@ async fn reinitialize(up: &Arc<Upstream>, link: &Arc<Link>, seen_generation: u64
     }
     let _ = resp.bytes().await;
     let note = message::notification("notifications/initialized", None);
-    let p = Peek { id: None, method: Some("notifications/initialized".into()), modern: false, name: None };
+    let p = Peek { method: Some("notifications/initialized".into()), ..Peek::default() };
     let ok =
         link.client.post(link.url.clone()).headers(request_headers(link, &p)).body(note).send().await.is_ok();
     tracing::info!(server = %up.spec.id, "session re-established");
@@ -343,7 +349,7 @@ fn spawn_get_stream(up: Arc<Upstream>, link: Arc<Link>, opts: Options) {
             {
                 return;
             }
-            let p = Peek { id: None, method: None, modern: false, name: None };
+            let p = Peek::default();
             let mut h = request_headers(&link, &p);
             h.insert("accept", HeaderValue::from_static("text/event-stream"));
             h.remove("content-type");
@@ -383,5 +389,23 @@ fn fail(up: &Arc<Upstream>, id: Option<u64>, code: i32, why: &str, opts: &Option
     );
     if let Ok(msg) = Message::parse(line.as_bytes()) {
         deliver(up, msg, opts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peek;
+
+    #[test]
+    fn peek_reads_what_the_post_needs() {
+        let call = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+        let p = peek(&format!("{call}\n"));
+        assert_eq!((p.id, p.method.as_deref(), p.modern), (Some(7), Some("tools/call"), true));
+        assert_eq!((p.name.as_deref(), p.cancels), (Some("echo"), None));
+
+        let cancel =
+            r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"reason":"x"}}"#;
+        let p = peek(cancel);
+        assert_eq!((p.id, p.cancels, p.modern), (None, Some(7), false));
     }
 }
