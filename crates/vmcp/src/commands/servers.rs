@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde_json::json;
 use vmcp_config::{Home, RawServer, RawServersFile, ServerSpec, ServersFile, is_valid_server_id};
+use vmcp_repository::{HomeLock, Progress};
 
 use super::config::load;
 use crate::UsageError;
@@ -121,10 +122,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-fn registry() -> anyhow::Result<(std::path::PathBuf, RawServersFile)> {
-    let path = Home::from_env().servers_file();
+/// `servers.json` for a read-modify-write, with the home lock that `vmcp install`, `update`
+/// and `uninstall` hold while they change the same file, so that no command loses another's
+/// change. Keep the lock until the file is saved.
+fn registry() -> anyhow::Result<(HomeLock, std::path::PathBuf, RawServersFile)> {
+    let home = Home::from_env();
+    let lock = HomeLock::acquire(&home, &Progress::stderr())?;
+    let path = home.servers_file();
     let raw = ServersFile::load(&path)?.map(|f| f.raw).unwrap_or_default();
-    Ok((path, raw))
+    Ok((lock, path, raw))
 }
 
 pub fn mount(id: &str, env: &[String], prefix: Option<String>, command: &[String]) -> anyhow::Result<()> {
@@ -134,7 +140,7 @@ pub fn mount(id: &str, env: &[String], prefix: Option<String>, command: &[String
         ))
         .into());
     }
-    let (path, mut raw) = registry()?;
+    let (_lock, path, mut raw) = registry()?;
     if raw.servers.iter().any(|s| s.id == id) {
         return Err(UsageError(format!("server `{id}` is already mounted (unmount it first)")).into());
     }
@@ -160,7 +166,7 @@ pub fn mount(id: &str, env: &[String], prefix: Option<String>, command: &[String
 }
 
 pub fn unmount(id: &str) -> anyhow::Result<()> {
-    let (path, mut raw) = registry()?;
+    let (_lock, path, mut raw) = registry()?;
     let before = raw.servers.len();
     raw.servers.retain(|s| s.id != id);
     if raw.servers.len() == before {
