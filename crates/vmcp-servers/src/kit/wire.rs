@@ -6,19 +6,21 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-/// JSON-RPC and MCP error codes the kit sends.
+/// JSON-RPC and MCP error codes the kit sends: `vmcp_protocol`'s, as the kit's `i64`.
 pub mod code {
-    pub const PARSE_ERROR: i64 = -32700;
-    pub const INVALID_REQUEST: i64 = -32600;
-    pub const METHOD_NOT_FOUND: i64 = -32601;
-    pub const INVALID_PARAMS: i64 = -32602;
-    pub const INTERNAL_ERROR: i64 = -32603;
+    use vmcp_protocol::ErrorCode;
+
+    pub const PARSE_ERROR: i64 = ErrorCode::ParseError as i64;
+    pub const INVALID_REQUEST: i64 = ErrorCode::InvalidRequest as i64;
+    pub const METHOD_NOT_FOUND: i64 = ErrorCode::MethodNotFound as i64;
+    pub const INVALID_PARAMS: i64 = ErrorCode::InvalidParams as i64;
+    pub const INTERNAL_ERROR: i64 = ErrorCode::InternalError as i64;
     /// MCP (legacy): `resources/read` of a URI nobody serves.
-    pub const RESOURCE_NOT_FOUND: i64 = -32002;
+    pub const RESOURCE_NOT_FOUND: i64 = ErrorCode::ResourceNotFound as i64;
     /// 2026-07-28: the request lacks a client capability the server needs.
-    pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
+    pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = ErrorCode::MissingClientCapability as i64;
     /// 2026-07-28: the request names a protocol version the server does not speak.
-    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = ErrorCode::UnsupportedProtocolVersion as i64;
 }
 
 /// A JSON-RPC error object.
