@@ -53,7 +53,7 @@ pub enum RequestEra {
 
 /// The version a legacy server answers to `initialize` asking for `requested`.
 pub fn negotiate_legacy(requested: Option<&str>) -> &'static str {
-    requested.and_then(|r| LEGACY_VERSIONS.iter().find(|v| **v == r)).copied().unwrap_or(LATEST_LEGACY)
+    requested.map_or(LATEST_LEGACY, |r| vmcp_protocol::ProtocolVersion::negotiate_legacy(r).as_str())
 }
 
 /// The protocol version named in a request's `_meta`, if any.
