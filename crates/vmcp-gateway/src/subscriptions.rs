@@ -33,6 +33,10 @@ pub(crate) struct Held {
     by_session: HashMap<(u64, String, String), usize>,
     /// Modern backends: the listen request held open per subscription.
     listens: HashMap<Key, tokio::task::AbortHandle>,
+    /// Backend subscriptions still being made: whether they took, once known. A session that
+    /// joins meanwhile shares the first one's outcome instead of counting on a subscription
+    /// that may fail.
+    pending: HashMap<Key, tokio::sync::watch::Receiver<Option<bool>>>,
 }
 
 fn held(gw: &Gateway) -> std::sync::MutexGuard<'_, Held> {
@@ -76,16 +80,34 @@ async fn acquire(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> Res
     let lease = m.choose(Some(crate::resilience::affinity_key(session)), 0)?;
     let replica = lease.index;
     let key = (m.spec.id.clone(), replica, uri.to_owned());
-    let first = {
+    let (made, joined) = {
         let mut held = held(gw);
         held.by_session.insert((session, m.spec.id.clone(), uri.to_owned()), replica);
         let n = held.counts.entry(key.clone()).or_insert(0);
         *n += 1;
-        *n == 1
+        if *n == 1 {
+            let (tx, rx) = tokio::sync::watch::channel(None);
+            held.pending.insert(key.clone(), rx);
+            (Some(tx), None)
+        } else {
+            (None, held.pending.get(&key).cloned())
+        }
     };
-    if !first {
-        return Ok(());
-    }
+    let Some(made) = made else {
+        // Another session's subscribe at this replica may still be out: share its outcome.
+        let took = match joined {
+            Some(mut rx) => rx.wait_for(Option::is_some).await.is_ok_and(|o| *o == Some(true)),
+            None => true,
+        };
+        if took {
+            return Ok(());
+        }
+        forget(&mut held(gw), session, &key);
+        return Err(RpcError::new(
+            vmcp_protocol::ErrorCode::BackendError,
+            format!("server `{}` refused the subscription to `{uri}`", m.spec.id),
+        ));
+    };
     let up = lease.up.clone();
     let outcome = match up.era() {
         Some(Era::Modern) => {
@@ -126,12 +148,29 @@ async fn acquire(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> Res
             }
         }
     };
-    if outcome.is_err() {
+    {
+        // One step, so that a session joining now sees either the pending outcome or the count
+        // as it stands after it.
         let mut held = held(gw);
-        held.counts.remove(&key);
-        held.by_session.remove(&(session, m.spec.id.clone(), uri.to_owned()));
+        held.pending.remove(&key);
+        if outcome.is_err() {
+            forget(&mut held, session, &key);
+        }
     }
+    let _ = made.send(Some(outcome.is_ok()));
     outcome
+}
+
+/// Take back one session's count on a backend subscription that did not take.
+fn forget(held: &mut Held, session: u64, key: &Key) {
+    let (server, _, uri) = key;
+    held.by_session.remove(&(session, server.clone(), uri.clone()));
+    if let Some(n) = held.counts.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            held.counts.remove(key);
+        }
+    }
 }
 
 /// One session fewer on (server, replica, uri); the last one ends the backend subscription at
