@@ -155,11 +155,10 @@ impl Gateway {
             tracing::info!(server = %m.spec.id, "unmounting");
             m.shutdown().await;
         }
-        for method in ["tools", "prompts", "resources"] {
-            let line =
-                vmcp_protocol::message::notification(&format!("notifications/{method}/list_changed"), None);
+        // Each client in its era: a modern one only on listen requests that asked for it.
+        for method in crate::listen::LIST_CHANGES {
             for s in self.sessions() {
-                s.try_send(line.clone());
+                s.notify(method, None, None);
             }
         }
     }

@@ -16,6 +16,13 @@ use crate::gateway::Gateway;
 use crate::session::Session;
 use crate::upstream::Upstream;
 
+/// The three list changes, as notification methods.
+pub const LIST_CHANGES: [&str; 3] = [
+    "notifications/tools/list_changed",
+    "notifications/prompts/list_changed",
+    "notifications/resources/list_changed",
+];
+
 /// What one listen request asked for.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

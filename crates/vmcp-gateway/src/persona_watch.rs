@@ -11,16 +11,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use vmcp_persona::{PersonaStore, Personas};
-use vmcp_protocol::{Era, message};
 
 use crate::gateway::Gateway;
 use crate::policy::{Access, PersonaBook};
-
-const LISTS: [&str; 3] = [
-    "notifications/tools/list_changed",
-    "notifications/prompts/list_changed",
-    "notifications/resources/list_changed",
-];
 
 /// Watch `store` until `stop`; swap each new snapshot into `book` and tell affected sessions.
 pub async fn watch(
@@ -74,14 +67,8 @@ fn notify_changed(gw: &Gateway, old: &Personas, new: &Personas) {
         if !view_changed(old, new, &p.name) {
             continue;
         }
-        for method in LISTS {
-            if s.era() == Some(Era::Modern) {
-                for listener in s.listeners_for(method, None) {
-                    s.try_send(crate::listen::tag(method, None, &listener));
-                }
-            } else {
-                s.try_send(message::notification(method, None));
-            }
+        for method in crate::listen::LIST_CHANGES {
+            s.notify(method, None, None);
         }
     }
 }

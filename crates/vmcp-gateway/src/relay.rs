@@ -146,7 +146,6 @@ fn log_message(gw: &Gateway, up: &Upstream, params: Option<&str>) {
 /// Deliver a list change or resource update to every session that wants it: legacy sessions
 /// directly (updates only when subscribed), modern sessions through their listen requests.
 fn fan_out(gw: &Gateway, server: &str, method: &str, params: Option<&str>, uri: Option<&str>) {
-    let plain = message::notification(method, params);
     for s in gw.sessions() {
         // Nothing of a server reaches a client that may not use it (nor an updated resource
         // its persona may not read).
@@ -157,15 +156,8 @@ fn fan_out(gw: &Gateway, server: &str, method: &str, params: Option<&str>, uri: 
             ),
             None => sees(&s, server),
         };
-        if !allowed {
-            continue;
-        }
-        if s.era() == Some(Era::Modern) {
-            for listener in s.listeners_for(method, uri) {
-                s.try_send(crate::listen::tag(method, params, &listener));
-            }
-        } else if uri.is_none_or(|u| s.is_subscribed(u)) {
-            s.try_send(plain.clone());
+        if allowed {
+            s.notify(method, params, uri);
         }
     }
 }

@@ -243,6 +243,19 @@ impl Session {
         lock(&self.listeners).iter().filter(|(_, f)| f.wants(method, uri)).map(|(id, _)| id.clone()).collect()
     }
 
+    /// Deliver a list change or a resource update (`uri`) the way this client's era takes it:
+    /// a legacy client directly (an update only when subscribed to its URI), a modern one on
+    /// each of its listen requests that asked for it, tagged with that request's id.
+    pub fn notify(&self, method: &str, params: Option<&str>, uri: Option<&str>) {
+        if self.era() == Some(Era::Modern) {
+            for listener in self.listeners_for(method, uri) {
+                self.try_send(crate::listen::tag(method, params, &listener));
+            }
+        } else if uri.is_none_or(|u| self.is_subscribed(u)) {
+            self.try_send(vmcp_protocol::message::notification(method, params));
+        }
+    }
+
     pub fn subscriptions(&self) -> Vec<String> {
         lock(&self.subscriptions).iter().cloned().collect()
     }
