@@ -12,7 +12,7 @@
 //! never reach a backend.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -29,7 +29,12 @@ const SESSION: &str = "mcp-session-id";
 const MAX_CONCURRENT_POSTS: usize = 128;
 
 /// The HTTP side of one backend.
-struct Link {
+pub(super) struct Link {
+    /// The upstream this link serves (weak: the upstream owns the link).
+    up: Weak<Upstream>,
+    opts: Options,
+    /// Bounds the POSTs in flight toward this server.
+    limit: Arc<Semaphore>,
     client: reqwest::Client,
     /// Parsed once: reqwest would parse a `&str` on every request.
     url: reqwest::Url,
@@ -57,34 +62,42 @@ struct Peek {
     cancels: Option<u64>,
 }
 
-fn peek(line: &str) -> Peek {
-    let msg = Message::parse(line.trim_end().as_bytes()).ok();
-    let method = msg.as_ref().and_then(|m| m.method.clone());
-    let params = msg.as_ref().and_then(|m| m.params());
-    let modern = meta::request_version(params).as_deref() == Some(version::MODERN);
-    let name = match method.as_deref() {
-        Some("tools/call" | "prompts/get") => params.and_then(|p| splice::get(p, "name")),
-        Some("resources/read") => params.and_then(|p| splice::get(p, "uri")),
-        Some("tasks/get" | "tasks/update" | "tasks/cancel") => params.and_then(|p| splice::get(p, "taskId")),
-        _ => None,
-    }
-    .and_then(splice::as_str)
-    .map(|n| n.into_owned());
-    let id = msg.as_ref().filter(|m| m.method.is_some()).and_then(|m| m.id_u64());
-    let cancels = match method.as_deref() {
-        Some("notifications/cancelled") => {
-            params.and_then(|p| splice::get(p, "requestId")).and_then(|i| i.parse::<u64>().ok())
+impl Peek {
+    /// What a request (`id` set) or notification with this method and params needs.
+    fn of(id: Option<u64>, method: &str, params: Option<&str>) -> Peek {
+        let modern = meta::request_version(params).as_deref() == Some(version::MODERN);
+        let name = match method {
+            "tools/call" | "prompts/get" => params.and_then(|p| splice::get(p, "name")),
+            "resources/read" => params.and_then(|p| splice::get(p, "uri")),
+            "tasks/get" | "tasks/update" | "tasks/cancel" => params.and_then(|p| splice::get(p, "taskId")),
+            _ => None,
         }
-        _ => None,
-    };
-    Peek { id, method, modern, name, cancels }
+        .and_then(splice::as_str)
+        .map(|n| n.into_owned());
+        let cancels = match method {
+            "notifications/cancelled" => {
+                params.and_then(|p| splice::get(p, "requestId")).and_then(|i| i.parse::<u64>().ok())
+            }
+            _ => None,
+        };
+        Peek { id, method: Some(method.to_owned()), modern, name, cancels }
+    }
+}
+
+/// Read an outgoing line that did not come with its parts (notifications, responses).
+fn peek(line: &str) -> Peek {
+    let Ok(msg) = Message::parse(line.trim_end().as_bytes()) else { return Peek::default() };
+    match msg.method.as_deref() {
+        Some(method) => Peek::of(msg.id_u64(), method, msg.params()),
+        None => Peek::default(),
+    }
 }
 
 pub(super) fn connect(
     up: &Arc<Upstream>,
     rx: mpsc::Receiver<Outgoing>,
     opts: &Options,
-) -> Result<(), String> {
+) -> Result<Arc<Link>, String> {
     let Transport::StreamableHttp { url } = &up.spec.transport else {
         return Err("not an HTTP server".into());
     };
@@ -96,6 +109,9 @@ pub(super) fn connect(
         headers.insert(name, value.clone());
     }
     let link = Arc::new(Link {
+        up: Arc::downgrade(up),
+        opts: opts.clone(),
+        limit: Arc::new(Semaphore::new(MAX_CONCURRENT_POSTS)),
         client: http_client()?,
         url: reqwest::Url::parse(url).map_err(|e| format!("invalid URL `{url}`: {e}"))?,
         headers,
@@ -105,12 +121,48 @@ pub(super) fn connect(
         reinit: tokio::sync::Mutex::new(()),
         inflight: Mutex::default(),
     });
-    tokio::spawn(run(up.clone(), link, rx, opts.clone()));
-    Ok(())
+    tokio::spawn(run(up.clone(), link.clone(), rx, opts.clone()));
+    Ok(link)
+}
+
+impl Link {
+    /// POST a request straight from the caller: no hop through the link's channel, no
+    /// re-reading of the line. It runs as a task of its own (a deep poll chain from the
+    /// client's connection down to the backend's costs more than the spawn). Dropping the
+    /// waiter cancels through `notifications/cancelled`, which for a modern server aborts
+    /// this task and so closes its stream.
+    pub(super) fn spawn_request(
+        self: &Arc<Self>,
+        id: u64,
+        method: &str,
+        params: Option<&str>,
+        line: String,
+        headers: ParamHeaders,
+    ) {
+        let Some(up) = self.up.upgrade() else { return };
+        let p = Peek::of(Some(id), method, params);
+        let modern = p.modern;
+        let link = self.clone();
+        let task = tokio::spawn(async move {
+            let Ok(_permit) = link.limit.acquire().await else { return };
+            exchange(&up, &link, line, p, headers, &link.opts, true).await;
+            if modern {
+                link.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            }
+        });
+        if modern {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            inflight.insert(id, task.abort_handle());
+            // Finished before it was listed: it could not unlist itself.
+            if task.is_finished() {
+                inflight.remove(&id);
+            }
+        }
+    }
 }
 
 async fn run(up: Arc<Upstream>, link: Arc<Link>, mut rx: mpsc::Receiver<Outgoing>, opts: Options) {
-    let limit = Arc::new(Semaphore::new(MAX_CONCURRENT_POSTS));
+    let limit = link.limit.clone();
     loop {
         let line = tokio::select! {
             line = rx.recv() => line,

@@ -95,6 +95,9 @@ pub struct Upstream {
     last_stderr: Mutex<Option<String>>,
     /// The child's process id (stdio), 0 otherwise.
     pid: std::sync::atomic::AtomicU32,
+    /// Streamable HTTP servers: requests are POSTed from the task awaiting them
+    /// (`http::Link::post_request`); everything else goes through `tx`.
+    http: std::sync::OnceLock<Arc<http::Link>>,
 }
 
 /// Extra HTTP headers of one request.
@@ -120,7 +123,9 @@ impl Upstream {
         let (up, rx) = Self::new(spec);
         let connected = match &up.spec.transport {
             vmcp_config::Transport::Stdio { .. } => stdio::connect(&up, rx, opts),
-            vmcp_config::Transport::StreamableHttp { .. } => http::connect(&up, rx, opts),
+            vmcp_config::Transport::StreamableHttp { .. } => {
+                http::connect(&up, rx, opts).map(|link| drop(up.http.set(link)))
+            }
             vmcp_config::Transport::Sse { .. } => sse::connect(&up, rx, opts),
             vmcp_config::Transport::WebSocket { .. } => ws::connect(&up, rx, opts),
         };
@@ -154,6 +159,7 @@ impl Upstream {
             gone: watch::channel(false).0,
             last_stderr: Mutex::new(None),
             pid: std::sync::atomic::AtomicU32::new(0),
+            http: std::sync::OnceLock::new(),
         });
         (up, rx)
     }
@@ -260,29 +266,46 @@ impl Upstream {
         // table refuses the entry, so nothing waits for an answer that cannot come.
         let Some(rx) = self.pending.insert(id, origin) else { return Err(self.unavailable()) };
         let mut guard = InFlight { up: self, id, armed: true };
-        if self.tx.send(Outgoing { line, headers }).await.is_err() {
-            guard.armed = false;
-            self.pending.remove(id);
-            return Err(self.unavailable());
-        }
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(msg)) => {
-                guard.armed = false;
-                Ok(msg)
+        let answer = async {
+            match self.http.get() {
+                Some(link) => link.spawn_request(id, method, params, line, headers),
+                None => self.tx.send(Outgoing { line, headers }).await.map_err(|_| ())?,
             }
-            Ok(Err(_)) => {
+            Ok(rx.await)
+        };
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Err(())) => {
                 guard.armed = false;
-                Err(match self.status() {
-                    Status::Ready | Status::Starting => UpstreamError::Closed(self.spec.id.clone()),
-                    _ => self.unavailable(),
-                })
+                self.pending.remove(id);
+                Err(self.unavailable())
             }
+            Ok(Ok(answer)) => Self::answered(self, &mut guard, answer),
             Err(_) => {
                 guard.armed = false;
                 if self.pending.remove(id) {
                     self.cancel(id, "request timed out");
                 }
                 Err(UpstreamError::Timeout(self.spec.id.clone(), timeout))
+            }
+        }
+    }
+
+    fn answered(
+        &self,
+        guard: &mut InFlight<'_>,
+        answer: Result<Message, tokio::sync::oneshot::error::RecvError>,
+    ) -> Result<Message, UpstreamError> {
+        match answer {
+            Ok(msg) => {
+                guard.armed = false;
+                Ok(msg)
+            }
+            Err(_) => {
+                guard.armed = false;
+                Err(match self.status() {
+                    Status::Ready | Status::Starting => UpstreamError::Closed(self.spec.id.clone()),
+                    _ => self.unavailable(),
+                })
             }
         }
     }
