@@ -472,8 +472,13 @@ fn an_idle_session_expires_and_then_gets_404() {
     assert_eq!(post(&url, &[], &init_body("2025-11-25")).status, 200, "the client initializes again");
 }
 
-/// A legacy HTTP+SSE stream (`GET /sse`), read with a deadline so a stream that never ends fails
-/// the test instead of hanging it.
+/// An agent whose exchanges, bodies included, end within `WAIT`: a stream that should end but
+/// does not fails the test instead of hanging it.
+fn deadline_agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(WAIT)).build().into()
+}
+
+/// A legacy HTTP+SSE stream (`GET /sse`), read with `deadline_agent`.
 struct SseStream {
     reader: BufReader<ureq::BodyReader<'static>>,
     /// The `endpoint` event's URL (`/messages?sessionId=...`).
@@ -482,9 +487,8 @@ struct SseStream {
 
 /// `GET /sse`: the open stream, or the refusal (status and body).
 fn open_sse(base: &str) -> Result<SseStream, (u16, String)> {
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(WAIT)).build().into();
-    let resp = agent.get(format!("{base}/sse")).header("Accept", "text/event-stream").call().unwrap();
+    let resp =
+        deadline_agent().get(format!("{base}/sse")).header("Accept", "text/event-stream").call().unwrap();
     let status = resp.status().as_u16();
     let mut body = resp.into_body().into_reader();
     if status != 200 {
@@ -552,6 +556,42 @@ fn an_idle_legacy_sse_session_is_closed_and_its_endpoint_then_gets_404() {
     let gone = post(&format!("{base}{}", silent.endpoint), &[], &init_body("2024-11-05"));
     assert_eq!(gone.status, 404, "an expired SSE session is unknown: {}", gone.body);
     assert!(open_sse(&base).is_ok(), "the client connects again");
+}
+
+#[test]
+fn a_deleted_or_expired_streamable_session_ends_its_get_stream() {
+    let home = Home::new().fixture("f", &[]);
+    home.write_servers();
+    home.write_config("[gateway.transports.http]\nsession_idle_timeout = 0.5\n");
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let url = server.url();
+    let get_stream = |sid: &str| {
+        let get = deadline_agent()
+            .get(&url)
+            .header("Accept", "text/event-stream")
+            .header("Mcp-Session-Id", sid)
+            .call();
+        let get = get.unwrap();
+        assert_eq!(get.status().as_u16(), 200);
+        get.into_body().into_reader()
+    };
+    let mut rest = String::new();
+
+    let deleted = legacy_session(&url, "2025-11-25");
+    let mut stream = get_stream(&deleted);
+    assert_eq!(
+        agent().delete(&url).header("Mcp-Session-Id", &deleted).call().unwrap().status().as_u16(),
+        204
+    );
+    stream.read_to_string(&mut rest).expect("a deleted session's GET stream ends");
+
+    let idle = legacy_session(&url, "2025-11-25");
+    let mut stream = get_stream(&idle);
+    stream.read_to_string(&mut rest).expect("an expired session's GET stream ends");
+    eventually("the reaper logs the close", || server.stderr().contains("closing idle session"));
+    let gone =
+        post(&url, &[("Mcp-Session-Id", &idle)], &json!({ "jsonrpc": "2.0", "id": 2, "method": "ping" }));
+    assert_eq!(gone.status, 404, "{}", gone.body);
 }
 
 fn sigterm(pid: u32) {

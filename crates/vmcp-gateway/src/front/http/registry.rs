@@ -11,7 +11,7 @@
 //! - one table holds both kinds, so `max_sessions` caps their sum and the table is the only count;
 //! - an id names one kind: a Streamable HTTP id is unknown to `/messages` and the other way round;
 //! - idle sessions of both kinds are closed by the one `reap` loop; a deleted, ended or expired
-//!   session id is unknown (404) from then on.
+//!   session id is unknown (404) from then on, and every stream it had ends.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -65,6 +65,8 @@ pub struct HttpSession {
     pub version: ProtocolVersion,
     last_seen: LastSeen,
     streams: Mutex<(u64, HashMap<u64, StreamLog>)>,
+    /// Fired when the session ends (deleted or expired).
+    ended: CancellationToken,
 }
 
 impl HttpSession {
@@ -115,10 +117,28 @@ impl HttpSession {
         }
     }
 
-    /// Attach a GET connection to the session's own stream (replacing an older one).
+    /// Attach a GET connection to the session's own stream (replacing an older one); an ended
+    /// session's stream ends at once.
     pub fn attach_get(&self, live: mpsc::Sender<String>) {
         let mut g = self.streams.lock().unwrap_or_else(|p| p.into_inner());
-        g.1.entry(0).or_default().live = Some(live);
+        if !self.ended.is_cancelled() {
+            g.1.entry(0).or_default().live = Some(live);
+        }
+    }
+
+    /// Resolves when the session has ended (its pump of GET-stream messages stops then).
+    pub async fn ended(&self) {
+        self.ended.cancelled().await
+    }
+
+    /// End the session's streams: every connected client sees its stream end.
+    fn end(&self) {
+        self.ended.cancel();
+        let mut g = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        for log in g.1.values_mut() {
+            log.done = true;
+            log.live = None;
+        }
     }
 
     /// Resume after `last_event_id`: the events that followed it, and keep delivering that
@@ -129,7 +149,7 @@ impl HttpSession {
         let mut g = self.streams.lock().unwrap_or_else(|p| p.into_inner());
         let log = g.1.get_mut(&stream)?;
         let missed = log.events.iter().filter(|(s, _)| *s > seq).map(|(_, e)| e.clone()).collect();
-        if !log.done {
+        if !log.done && !self.ended.is_cancelled() {
             log.live = Some(live);
         }
         Some(missed)
@@ -154,7 +174,10 @@ impl Slot {
     /// End a session already taken out of the table.
     fn close(&self, gw: &Gateway) {
         match self {
-            Slot::Streamable(hs) => gw.close_session(&hs.session),
+            Slot::Streamable(hs) => {
+                hs.end();
+                gw.close_session(&hs.session);
+            }
             // Its stream task ends the stream and closes the gateway session.
             Slot::Sse(s) => s.close(),
         }
@@ -191,6 +214,7 @@ impl Registry {
             version,
             last_seen: LastSeen::now(),
             streams: Mutex::default(),
+            ended: CancellationToken::new(),
         });
         map.insert(hs.id.clone(), Slot::Streamable(hs.clone()));
         Some(hs)
@@ -220,12 +244,15 @@ impl Registry {
         }
     }
 
-    /// Take a Streamable HTTP session out (the caller closes it).
+    /// Take a Streamable HTTP session out and end its streams (the caller closes the gateway
+    /// session).
     pub fn remove(&self, id: &str) -> Option<Arc<HttpSession>> {
         let mut map = self.lock();
         let Slot::Streamable(hs) = map.get(id)? else { return None };
         let hs = hs.clone();
         map.remove(id);
+        drop(map);
+        hs.end();
         Some(hs)
     }
 
