@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::{ConfigError, parse_size};
+use crate::{ConfigError, Home, parse_size};
 
 /// The file as written on disk.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -311,7 +311,16 @@ impl GatewayConfig {
                 Some(n) => n,
                 None => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             },
-            servers_file: g.servers_file.as_ref().map(PathBuf::from),
+            servers_file: match g.servers_file.as_deref() {
+                Some("") => {
+                    return Err(err(
+                        "gateway.servers_file",
+                        "must name a file (e.g. \"registry/servers.json\"); remove the key for the default"
+                            .into(),
+                    ));
+                }
+                other => other.map(PathBuf::from),
+            },
             cache: CacheConfig {
                 enabled: raw.cache.enabled.unwrap_or(true),
                 ttl_secs: secs(raw.cache.ttl, 300.0, "cache.ttl")?,
@@ -334,6 +343,20 @@ impl GatewayConfig {
                 prometheus_port: raw.monitoring.prometheus_port,
             },
         })
+    }
+}
+
+impl GatewayConfig {
+    /// The servers registry this config points at: `gateway.servers_file` as written when
+    /// absolute, else relative to the directory of `config_path` (the file the config was read
+    /// from); without `servers_file`, the home's `registry/servers.json`. This is the one rule
+    /// the gateway, `vmcp config`, `vmcp mount` and the package manager all follow.
+    pub fn servers_path(&self, config_path: &Path, home: &Home) -> PathBuf {
+        match &self.servers_file {
+            Some(p) if p.is_relative() => config_path.parent().unwrap_or(Path::new(".")).join(p),
+            Some(p) => p.clone(),
+            None => home.servers_file(),
+        }
     }
 }
 
@@ -415,11 +438,43 @@ prometheus_port = 9090
                 "expected 1 to",
             ),
             ("[gateway]\nworker_threads = 0\n", "gateway.worker_threads", "at least 1"),
+            ("[gateway]\nservers_file = \"\"\n", "gateway.servers_file", "must name a file"),
         ];
         for (text, place, msg) in cases {
             let e = GatewayConfig::parse(Path::new("vmcp.toml"), text).unwrap_err();
             assert!(e.place.as_deref().unwrap_or("").starts_with(place), "{text}: {:?}", e.place);
             assert!(e.message.contains(msg), "{text}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn servers_path_is_relative_to_the_config_file_else_the_home_default() {
+        let home = Home::at("/h");
+        let config = Path::new("/h/config/vmcp.toml");
+        let with = |text: &str| GatewayConfig::parse(config, text).unwrap().servers_path(config, &home);
+        assert_eq!(with(""), PathBuf::from("/h/registry/servers.json"));
+        assert_eq!(
+            with("[gateway]\nservers_file = \"elsewhere/servers.json\"\n"),
+            PathBuf::from("/h/config/elsewhere/servers.json")
+        );
+        assert_eq!(with("[gateway]\nservers_file = \"/srv/s.json\"\n"), PathBuf::from("/srv/s.json"));
+        // `--config` elsewhere: relative to that file's directory, not the home.
+        let other = Path::new("/etc/vmcp/gw.toml");
+        let cfg = GatewayConfig::parse(other, "[gateway]\nservers_file = \"s.json\"\n").unwrap();
+        assert_eq!(cfg.servers_path(other, &home), PathBuf::from("/etc/vmcp/s.json"));
+    }
+
+    #[test]
+    fn a_home_s_registry_file_follows_vmcp_toml_and_refuses_a_broken_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        assert_eq!(home.registry_file().unwrap(), home.servers_file());
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        std::fs::write(home.config_file(), "[gateway]\nservers_file = \"elsewhere/servers.json\"\n").unwrap();
+        assert_eq!(home.registry_file().unwrap(), dir.path().join("config/elsewhere/servers.json"));
+        std::fs::write(home.config_file(), "[gateway]\nservers_fil = \"x.json\"\n").unwrap();
+        let e = home.registry_file().unwrap_err();
+        assert_eq!(e.file, home.config_file());
+        assert!(e.message.contains("unknown field"), "{e}");
     }
 }

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::{ConfigError, GatewayConfig};
+
 /// The seed's layout under one root directory.
 #[derive(Debug, Clone)]
 pub struct Home {
@@ -32,8 +34,18 @@ impl Home {
     pub fn secrets_file(&self) -> PathBuf {
         self.root.join("config/secrets.env")
     }
+    /// The default servers registry. Commands that read or change the registry use
+    /// [`Home::registry_file`], which honours `gateway.servers_file` in `vmcp.toml`.
     pub fn servers_file(&self) -> PathBuf {
         self.root.join("registry/servers.json")
+    }
+    /// The servers registry this home uses: `gateway.servers_file` of `config/vmcp.toml`
+    /// (relative to the directory of `vmcp.toml`, as [`GatewayConfig::servers_path`] says),
+    /// else `registry/servers.json`. A `vmcp.toml` that cannot be read or does not validate is
+    /// an error, never a silent fallback to the default file.
+    pub fn registry_file(&self) -> Result<PathBuf, ConfigError> {
+        let config = self.config_file();
+        Ok(GatewayConfig::load(&config)?.servers_path(&config, self))
     }
     pub fn personas_dir(&self) -> PathBuf {
         self.root.join("config/personas")

@@ -56,9 +56,9 @@ impl RepoError {
         RepoError::Io { path: path.into(), source }
     }
 
-    /// True when the operator's input is at fault (the CLI exits 64 for these).
+    /// True when the operator's input or config files are at fault (the CLI exits 64 for these).
     pub fn is_usage(&self) -> bool {
-        matches!(self, RepoError::Usage(_))
+        matches!(self, RepoError::Usage(_) | RepoError::Config(_))
     }
 }
 

@@ -1,5 +1,7 @@
 //! The commit of an install, update, rollback or uninstall: a redo journal that makes the change
-//! to `registry/servers.json`, `installed/lock.json` and old version directories all-or-nothing.
+//! to the servers registry (`Home::registry_file`: `gateway.servers_file` of vmcp.toml, else
+//! `registry/servers.json`), `installed/lock.json` and old version directories all-or-nothing.
+//! The journal names the registry file it changes, so recovery finishes the change in that file.
 //!
 //! Invariant: before `installed/journal.json` exists nothing visible has changed, so a killed
 //! run leaves the previous state exactly; once it exists, the next locked run (or this one)
@@ -13,7 +15,7 @@ use vmcp_config::{Home, RawServer, RawServersFile, ServersFile};
 use crate::error::{IoContext, RepoError, Result};
 use crate::lockfile::{LockFile, installed_root, lock_path};
 
-/// One change to `registry/servers.json`.
+/// One change to the servers registry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum ServerOp {
@@ -27,10 +29,24 @@ pub enum ServerOp {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
     pub lock: LockFile,
+    /// The registry file `servers` changes: the home's registry when the change was planned.
+    /// Absent in journals written before it was recorded; the home's registry then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servers_file: Option<PathBuf>,
     pub servers: Vec<ServerOp>,
     /// Version directories (or whole package directories) to delete.
     #[serde(default)]
     pub remove_dirs: Vec<PathBuf>,
+}
+
+impl Journal {
+    /// The registry file this journal changes.
+    fn servers_path(&self, home: &Home) -> Result<PathBuf> {
+        match &self.servers_file {
+            Some(path) => Ok(path.clone()),
+            None => Ok(home.registry_file()?),
+        }
+    }
 }
 
 fn journal_path(home: &Home) -> PathBuf {
@@ -39,7 +55,7 @@ fn journal_path(home: &Home) -> PathBuf {
 
 /// Make the change durable (the commit point), then apply it.
 pub fn commit(home: &Home, journal: &Journal) -> Result<()> {
-    check_servers(home, &journal.servers)?;
+    check_servers(&journal.servers_path(home)?, &journal.servers)?;
     let path = journal_path(home);
     let text = serde_json::to_vec_pretty(journal).map_err(|e| RepoError::io(&path, e.into()))?;
     vmcp_config::write_atomic(&path, &text).at(&path)?;
@@ -62,7 +78,7 @@ pub fn recover(home: &Home) -> Result<bool> {
 
 fn apply(home: &Home, journal: &Journal) -> Result<()> {
     if !journal.servers.is_empty() {
-        let servers_path = home.servers_file();
+        let servers_path = journal.servers_path(home)?;
         let raw = apply_ops(load_raw(&servers_path)?, &journal.servers);
         ServersFile::save(&servers_path, &raw).at(&servers_path)?;
     }
@@ -79,14 +95,13 @@ fn apply(home: &Home, journal: &Journal) -> Result<()> {
     }
 }
 
-/// Refuse to commit a change that would make servers.json invalid.
-fn check_servers(home: &Home, ops: &[ServerOp]) -> Result<()> {
+/// Refuse to commit a change that would make the registry at `path` invalid.
+fn check_servers(path: &Path, ops: &[ServerOp]) -> Result<()> {
     if ops.is_empty() {
         return Ok(());
     }
-    let path = home.servers_file();
-    let raw = apply_ops(load_raw(&path)?, ops);
-    ServersFile::from_raw(&path, raw)?;
+    let raw = apply_ops(load_raw(path)?, ops);
+    ServersFile::from_raw(path, raw)?;
     Ok(())
 }
 
@@ -139,6 +154,7 @@ mod tests {
         std::fs::create_dir_all(&old).unwrap();
         let mut journal = Journal {
             lock: LockFile::default(),
+            servers_file: Some(home.registry_file().unwrap()),
             servers: vec![ServerOp::Upsert { entry: Box::new(entry("x", "a")) }],
             remove_dirs: vec![old.clone()],
         };
@@ -164,10 +180,48 @@ mod tests {
         let bad = RawServer { id: "bad id".into(), ..Default::default() };
         let journal = Journal {
             lock: LockFile::default(),
+            servers_file: Some(home.registry_file().unwrap()),
             servers: vec![ServerOp::Upsert { entry: Box::new(bad) }],
             remove_dirs: vec![],
         };
         assert!(commit(&home, &journal).is_err());
         assert!(!journal_path(&home).exists() && !home.servers_file().exists());
+    }
+
+    fn configure_servers_file(home: &Home, value: &str) {
+        let config = home.config_file();
+        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+        std::fs::write(config, format!("[gateway]\nservers_file = \"{value}\"\n")).unwrap();
+    }
+
+    #[test]
+    fn recovery_finishes_the_change_in_the_registry_the_journal_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        configure_servers_file(&home, "elsewhere/servers.json");
+        let configured = dir.path().join("config/elsewhere/servers.json");
+        let journal = Journal {
+            lock: LockFile::default(),
+            servers_file: Some(home.registry_file().unwrap()),
+            servers: vec![ServerOp::Upsert { entry: Box::new(entry("x", "a")) }],
+            remove_dirs: vec![],
+        };
+        // Killed after the commit point; vmcp.toml then points somewhere else: the journal's
+        // file is the one the change was planned against, so that is the one finished.
+        std::fs::create_dir_all(installed_root(&home)).unwrap();
+        std::fs::write(journal_path(&home), serde_json::to_vec(&journal).unwrap()).unwrap();
+        configure_servers_file(&home, "moved.json");
+        assert!(recover(&home).unwrap());
+        assert_eq!(load_raw(&configured).unwrap().servers[0].command.as_deref(), Some("a"));
+        assert!(!home.servers_file().exists() && !dir.path().join("config/moved.json").exists());
+
+        // A journal from before the file was recorded: the home's registry now.
+        let old = r#"{"lock":{},"servers":[{"op":"remove","id":"x"},
+            {"op":"upsert","entry":{"id":"y","transport":"stdio","command":"b"}}]}"#;
+        std::fs::write(journal_path(&home), old).unwrap();
+        assert!(recover(&home).unwrap());
+        let raw = load_raw(&dir.path().join("config/moved.json")).unwrap();
+        assert_eq!(raw.servers.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["y"]);
+        assert!(!home.servers_file().exists());
     }
 }

@@ -472,6 +472,128 @@ fn an_idle_session_expires_and_then_gets_404() {
     assert_eq!(post(&url, &[], &init_body("2025-11-25")).status, 200, "the client initializes again");
 }
 
+/// An agent whose exchanges, bodies included, end within `WAIT`: a stream that should end but
+/// does not fails the test instead of hanging it.
+fn deadline_agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(WAIT)).build().into()
+}
+
+/// A legacy HTTP+SSE stream (`GET /sse`), read with `deadline_agent`.
+struct SseStream {
+    reader: BufReader<ureq::BodyReader<'static>>,
+    /// The `endpoint` event's URL (`/messages?sessionId=...`).
+    endpoint: String,
+}
+
+/// `GET /sse`: the open stream, or the refusal (status and body).
+fn open_sse(base: &str) -> Result<SseStream, (u16, String)> {
+    let resp =
+        deadline_agent().get(format!("{base}/sse")).header("Accept", "text/event-stream").call().unwrap();
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body().into_reader();
+    if status != 200 {
+        let mut text = String::new();
+        body.read_to_string(&mut text).unwrap();
+        return Err((status, text));
+    }
+    let mut reader = BufReader::new(body);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the SSE stream ended before its endpoint");
+        if let Some(endpoint) = line.trim_end().strip_prefix("data: ") {
+            return Ok(SseStream { endpoint: endpoint.to_owned(), reader });
+        }
+    }
+}
+
+#[test]
+fn legacy_sse_sessions_count_against_max_sessions_with_streamable_ones() {
+    let home = Home::new().fixture("f", &[]);
+    home.write_servers();
+    home.write_config("[gateway.transports.http]\nmax_sessions = 2\n");
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let (url, base) = (server.url(), format!("http://{}", server.http.as_deref().unwrap()));
+
+    let first = open_sse(&base).expect("first SSE session");
+    let second = open_sse(&base).expect("second SSE session");
+    let Err((status, sse_refusal)) = open_sse(&base).map(|s| s.endpoint) else {
+        panic!("a third SSE session past max_sessions = 2 was opened")
+    };
+    assert_eq!(status, 503, "{sse_refusal}");
+    let refusal: Value = serde_json::from_str(&sse_refusal).unwrap();
+    assert_eq!(refusal["error"]["code"], 5000, "{refusal}");
+    assert_eq!(refusal["error"]["message"], "too many sessions", "{refusal}");
+    let streamable = post(&url, &[], &init_body("2025-11-25"));
+    assert_eq!(streamable.status, 503, "the SSE sessions fill the cap for Streamable HTTP too");
+    assert_eq!(streamable.body, sse_refusal, "both kinds refuse with the same body");
+
+    // The sessions still open work.
+    let r = post(&format!("{base}{}", second.endpoint), &[], &init_body("2024-11-05"));
+    assert_eq!(r.status, 202, "{}", r.body);
+
+    drop(first);
+    eventually("a closed SSE stream frees its place", || {
+        post(&url, &[], &init_body("2025-11-25")).status == 200
+    });
+    assert_eq!(open_sse(&base).err().map(|e| e.0), Some(503), "the freed place was taken again");
+    drop(second);
+    eventually("a second freed place takes an SSE session", || open_sse(&base).is_ok());
+}
+
+#[test]
+fn an_idle_legacy_sse_session_is_closed_and_its_endpoint_then_gets_404() {
+    let home = Home::new().fixture("f", &[]);
+    home.write_servers();
+    home.write_config("[gateway.transports.http]\nsession_idle_timeout = 0.3\n");
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let base = format!("http://{}", server.http.as_deref().unwrap());
+
+    let mut silent = open_sse(&base).expect("SSE session");
+    let mut rest = String::new();
+    silent.reader.read_to_string(&mut rest).expect("the stream of an idle session ends");
+    eventually("the reaper logs the close", || server.stderr().contains("closing idle session"));
+    let gone = post(&format!("{base}{}", silent.endpoint), &[], &init_body("2024-11-05"));
+    assert_eq!(gone.status, 404, "an expired SSE session is unknown: {}", gone.body);
+    assert!(open_sse(&base).is_ok(), "the client connects again");
+}
+
+#[test]
+fn a_deleted_or_expired_streamable_session_ends_its_get_stream() {
+    let home = Home::new().fixture("f", &[]);
+    home.write_servers();
+    home.write_config("[gateway.transports.http]\nsession_idle_timeout = 0.5\n");
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let url = server.url();
+    let get_stream = |sid: &str| {
+        let get = deadline_agent()
+            .get(&url)
+            .header("Accept", "text/event-stream")
+            .header("Mcp-Session-Id", sid)
+            .call();
+        let get = get.unwrap();
+        assert_eq!(get.status().as_u16(), 200);
+        get.into_body().into_reader()
+    };
+    let mut rest = String::new();
+
+    let deleted = legacy_session(&url, "2025-11-25");
+    let mut stream = get_stream(&deleted);
+    assert_eq!(
+        agent().delete(&url).header("Mcp-Session-Id", &deleted).call().unwrap().status().as_u16(),
+        204
+    );
+    stream.read_to_string(&mut rest).expect("a deleted session's GET stream ends");
+
+    let idle = legacy_session(&url, "2025-11-25");
+    let mut stream = get_stream(&idle);
+    stream.read_to_string(&mut rest).expect("an expired session's GET stream ends");
+    eventually("the reaper logs the close", || server.stderr().contains("closing idle session"));
+    let gone =
+        post(&url, &[("Mcp-Session-Id", &idle)], &json!({ "jsonrpc": "2.0", "id": 2, "method": "ping" }));
+    assert_eq!(gone.status, 404, "{}", gone.body);
+}
+
 fn sigterm(pid: u32) {
     let ok = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(ok.success());

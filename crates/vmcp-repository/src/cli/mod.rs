@@ -155,7 +155,7 @@ fn parse_env(raw: &str) -> std::result::Result<(String, String), String> {
 /// Exit status for an error: 64 when the operator's input or config is at fault, else 2.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     let usage = err.chain().any(|c| {
-        c.downcast_ref::<RepoError>().is_some_and(|e| e.is_usage() || matches!(e, RepoError::Config(_)))
+        c.downcast_ref::<RepoError>().is_some_and(RepoError::is_usage)
             || c.downcast_ref::<vmcp_config::ConfigError>().is_some()
     });
     if usage { 64 } else { 2 }

@@ -33,6 +33,7 @@ impl Installer<'_> {
     /// `vmcp rollback NAME`: make the previous version current again (twice = back again).
     pub fn rollback(&self, name: &str) -> Result<Outcome> {
         let _lock = HomeLock::acquire(self.home, &self.progress)?;
+        let servers_file = self.home.registry_file()?;
         let lock = LockFile::load(self.home)?;
         let (pkg, locked) = find_locked(&lock, name)?;
         let prev = locked
@@ -48,7 +49,7 @@ impl Installer<'_> {
                     "previous version {prev} of {pkg} is no longer on disk; use `vmcp install {pkg}@{prev}`"
                 ))
             })?;
-        let raw = journal::load_raw(&self.home.servers_file())?;
+        let raw = journal::load_raw(&servers_file)?;
         let existing = raw.servers.iter().find(|s| s.id == locked.server_id);
         let env = existing.map(|e| e.environment.clone()).unwrap_or_default();
         let entry =
@@ -58,7 +59,9 @@ impl Installer<'_> {
             p.previous = Some(std::mem::replace(&mut p.current, prev.clone()));
         }
         let servers = vec![ServerOp::Upsert { entry: Box::new(entry) }];
-        journal::commit(self.home, &Journal { lock: next, servers, remove_dirs: Vec::new() })?;
+        let journal =
+            Journal { lock: next, servers_file: Some(servers_file), servers, remove_dirs: Vec::new() };
+        journal::commit(self.home, &journal)?;
         let mut out = outcome(
             pkg,
             &locked.server_id,
@@ -75,10 +78,11 @@ impl Installer<'_> {
     /// Warns (in the outcome) when personas still reference the server.
     pub fn uninstall(&self, name: &str) -> Result<Outcome> {
         let _lock = HomeLock::acquire(self.home, &self.progress)?;
+        let servers_file = self.home.registry_file()?;
         let lock = LockFile::load(self.home)?;
         let (pkg, locked) = find_locked(&lock, name)?;
         let key = PackageName::parse(pkg)?.dir_key();
-        let raw = journal::load_raw(&self.home.servers_file())?;
+        let raw = journal::load_raw(&servers_file)?;
         let mut warnings = Vec::new();
         let mut servers = Vec::new();
         match raw.servers.iter().find(|s| s.id == locked.server_id) {
@@ -97,7 +101,10 @@ impl Installer<'_> {
         let mut next = lock.clone();
         next.packages.remove(pkg);
         let remove_dirs = vec![self.home.installed_dir().join(key)];
-        journal::commit(self.home, &Journal { lock: next, servers, remove_dirs })?;
+        journal::commit(
+            self.home,
+            &Journal { lock: next, servers_file: Some(servers_file), servers, remove_dirs },
+        )?;
         let method = locked.current_install().map_or(crate::install_spec::MethodKind::Remote, |i| i.method);
         let mut out = outcome(pkg, &locked.server_id, &locked.current, None, method, Change::Removed);
         out.warnings = warnings;

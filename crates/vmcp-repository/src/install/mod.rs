@@ -118,10 +118,11 @@ impl<'a> Installer<'a> {
     pub fn install(&self, spec: &str, opts: &InstallOptions) -> Result<Outcome> {
         let (name, req) = parse_spec(spec)?;
         let _lock = HomeLock::acquire(self.home, &self.progress)?;
+        let servers_file = self.home.registry_file()?;
         let index = Index::load(self.home)?;
         let pkg = index.find(name.as_str(), opts.repository.as_deref())?;
         let version = resolve(pkg, &req)?;
-        self.switch_to(pkg, &version, opts, None)
+        self.switch_to(&servers_file, pkg, &version, opts, None)
     }
 
     /// `vmcp update [NAME[@VERSION]]`: each target's result, in name order (`None` = all).
@@ -131,6 +132,7 @@ impl<'a> Installer<'a> {
         opts: &InstallOptions,
     ) -> Result<Vec<(String, Result<Outcome>)>> {
         let _lock = HomeLock::acquire(self.home, &self.progress)?;
+        let servers_file = self.home.registry_file()?;
         let index = Index::load(self.home)?;
         let lock = LockFile::load(self.home)?;
         let targets = match spec {
@@ -144,7 +146,7 @@ impl<'a> Installer<'a> {
         Ok(targets
             .into_iter()
             .map(|(name, req)| {
-                let result = self.update_one(&index, &name, &req, opts);
+                let result = self.update_one(&servers_file, &index, &name, &req, opts);
                 (name, result)
             })
             .collect())
@@ -152,6 +154,7 @@ impl<'a> Installer<'a> {
 
     fn update_one(
         &self,
+        servers_file: &Path,
         index: &Index,
         name: &str,
         req: &VersionReq,
@@ -166,18 +169,19 @@ impl<'a> Installer<'a> {
         let repo = opts.repository.clone().unwrap_or_else(|| current.repository.clone());
         let pkg = index.find(name, Some(&repo))?;
         let version = resolve(pkg, req)?;
-        self.switch_to(pkg, &version, opts, Some(current.method))
+        self.switch_to(servers_file, pkg, &version, opts, Some(current.method))
     }
 
-    /// Make `version` of `pkg` the installed and registered one.
+    /// Make `version` of `pkg` the installed one, registered in the registry at `servers_file`.
     fn switch_to(
         &self,
+        servers_file: &Path,
         pkg: &Package,
         version: &str,
         opts: &InstallOptions,
         prefer: Option<MethodKind>,
     ) -> Result<Outcome> {
-        let plan = Plan::new(self.home, pkg, version, opts)?;
+        let plan = Plan::new(self.home, servers_file, pkg, version, opts)?;
         if let Some(done) = plan.unchanged() {
             return Ok(done);
         }
@@ -235,7 +239,8 @@ impl<'a> Installer<'a> {
         let entry =
             entry::build(plan.existing.as_ref(), &plan.server_id, title, &installed.launch, env, source);
         let servers = vec![ServerOp::Upsert { entry: Box::new(entry) }];
-        journal::commit(self.home, &Journal { lock: next, servers, remove_dirs })
+        let servers_file = Some(plan.servers_file.clone());
+        journal::commit(self.home, &Journal { lock: next, servers_file, servers, remove_dirs })
     }
 
     /// Run the method in a fresh staging directory and rename the result into place.

@@ -1,7 +1,7 @@
 //! The plan of one install or switch: which release, which server id, the existing registry
 //! entry, and where the version goes. Computed before anything is built or changed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use vmcp_config::{Home, RawServer};
 
@@ -18,7 +18,9 @@ pub(super) struct Plan<'p> {
     pub release: &'p Release,
     pub lock: LockFile,
     pub server_id: String,
-    /// The servers.json entry with that id (it is ours, or the plan fails).
+    /// The home's servers registry (`Home::registry_file`), read now and changed at the commit.
+    pub servers_file: PathBuf,
+    /// The registry entry with that id (it is ours, or the plan fails).
     pub existing: Option<RawServer>,
     /// The current version, if the package is installed.
     pub previous: Option<String>,
@@ -27,7 +29,13 @@ pub(super) struct Plan<'p> {
 }
 
 impl<'p> Plan<'p> {
-    pub fn new(home: &Home, pkg: &'p Package, version: &str, opts: &super::InstallOptions) -> Result<Self> {
+    pub fn new(
+        home: &Home,
+        servers_file: &Path,
+        pkg: &'p Package,
+        version: &str,
+        opts: &super::InstallOptions,
+    ) -> Result<Self> {
         let name = PackageName::parse(pkg.name())?;
         let release = pkg
             .release(version)
@@ -39,12 +47,13 @@ impl<'p> Plan<'p> {
             .clone()
             .or_else(|| locked.map(|l| l.server_id.clone()))
             .unwrap_or_else(|| name.default_server_id());
-        let raw = journal::load_raw(&home.servers_file())?;
+        let servers_file = servers_file.to_owned();
+        let raw = journal::load_raw(&servers_file)?;
         let existing = check_server_id(&lock, &raw.servers, &server_id, pkg.name())?.cloned();
         let previous = locked.map(|l| l.current.clone());
         let final_dir = home.installed_dir().join(name.dir_key()).join(version);
         let data_dir = home.data_dir().join(&server_id);
-        Ok(Self { pkg, release, lock, server_id, existing, previous, final_dir, data_dir })
+        Ok(Self { pkg, release, lock, server_id, servers_file, existing, previous, final_dir, data_dir })
     }
 
     /// Already current and registered: nothing to do.

@@ -20,11 +20,7 @@ pub fn load(config: Option<&Path>) -> anyhow::Result<Loaded> {
         return Err(crate::UsageError(format!("config file {} does not exist", path.display())).into());
     }
     let gateway = GatewayConfig::load(&path)?;
-    let servers_path = match &gateway.servers_file {
-        Some(p) if p.is_relative() => path.parent().unwrap_or(Path::new(".")).join(p),
-        Some(p) => p.clone(),
-        None => home.servers_file(),
-    };
+    let servers_path = gateway.servers_path(&path, &home);
     let servers = ServersFile::load(&servers_path)?;
     Ok(Loaded { home, gateway, servers_path, servers })
 }
@@ -68,7 +64,7 @@ pub fn paths() -> anyhow::Result<()> {
     let home = Home::from_env();
     println!("home          {}", home.root().display());
     println!("config        {}", home.config_file().display());
-    println!("servers       {}", home.servers_file().display());
+    println!("servers       {}", home.registry_file()?.display());
     println!("personas      {}", home.personas_dir().display());
     println!("repositories  {}", home.repositories_file().display());
     println!("installed     {}", home.installed_dir().display());

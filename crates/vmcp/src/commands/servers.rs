@@ -122,13 +122,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// `servers.json` for a read-modify-write, with the home lock that `vmcp install`, `update`
-/// and `uninstall` hold while they change the same file, so that no command loses another's
-/// change. Keep the lock until the file is saved.
+/// The home's servers registry (`gateway.servers_file` of vmcp.toml, else
+/// `registry/servers.json`) for a read-modify-write, with the home lock that `vmcp install`,
+/// `update` and `uninstall` hold while they change the same file, so that no command loses
+/// another's change. Keep the lock until the file is saved.
 fn registry() -> anyhow::Result<(HomeLock, std::path::PathBuf, RawServersFile)> {
     let home = Home::from_env();
+    let path = home.registry_file()?;
     let lock = HomeLock::acquire(&home, &Progress::stderr())?;
-    let path = home.servers_file();
     let raw = ServersFile::load(&path)?.map(|f| f.raw).unwrap_or_default();
     Ok((lock, path, raw))
 }

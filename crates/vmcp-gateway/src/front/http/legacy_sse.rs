@@ -1,33 +1,57 @@
 //! The legacy HTTP+SSE transport (2024-11-05) for old clients: `GET /sse` opens a session whose
 //! first event (`endpoint`) names the URL to POST messages to; every answer and notification
-//! then arrives on that stream. The session ends when the stream closes.
+//! then arrives on that stream.
+//!
+//! Invariants:
+//! - the sessions live in the front's `Registry` with the Streamable HTTP ones: they count
+//!   against the same `max_sessions` (503 past it) and the same reaper closes them when no POST
+//!   came for `session_idle_timeout`;
+//! - a session ends when its stream closes (client gone) or when it is closed (reaped); either
+//!   way the stream ends, the gateway session closes, its place is freed and its `sessionId` is
+//!   unknown (404) from then on.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
 use vmcp_protocol::sse;
 
 use super::HttpState;
+use super::registry::LastSeen;
 use crate::dispatch;
 use crate::session::Session;
 
-/// An open SSE session and the bound on its requests in flight.
-type Entry = (Arc<Session>, Arc<Semaphore>);
+/// Requests in flight per SSE session.
+const MAX_IN_FLIGHT: usize = 1024;
 
-/// Open SSE sessions of one HTTP front by id (the `sessionId` query parameter of the endpoint
-/// URL).
-#[derive(Default)]
-pub(super) struct SseSessions(Mutex<HashMap<String, Entry>>);
+/// One open HTTP+SSE session (the `sessionId` query parameter of its endpoint URL).
+pub(super) struct SseSession {
+    pub id: String,
+    pub session: Arc<Session>,
+    pub(super) last_seen: LastSeen,
+    in_flight: Arc<Semaphore>,
+    closed: CancellationToken,
+}
 
-impl SseSessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+impl SseSession {
+    pub(super) fn new(id: String, session: Arc<Session>) -> Self {
+        Self {
+            id,
+            session,
+            last_seen: LastSeen::now(),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            closed: CancellationToken::new(),
+        }
+    }
+
+    /// End the session's stream; its task then closes the gateway session.
+    pub(super) fn close(&self) {
+        self.closed.cancel();
     }
 }
 
@@ -37,10 +61,12 @@ pub(super) async fn connect(
 ) -> Response {
     let (tx, mut rx) = mpsc::channel::<String>(1024);
     let session = st.gw.open_session(super::auth::caller(peer), tx);
-    let id = format!("{:032x}", rand::random::<u128>());
-    st.sse_sessions.lock().insert(id.clone(), (session.clone(), Arc::new(Semaphore::new(1024))));
+    let Some(sse) = st.sessions.insert_sse(session.clone()) else {
+        st.gw.close_session(&session);
+        return super::registry::too_many_sessions();
+    };
     let (body_tx, body_rx) = mpsc::channel::<String>(1024);
-    let _ = body_tx.try_send(sse::encode(None, Some("endpoint"), &format!("/messages?sessionId={id}")));
+    let _ = body_tx.try_send(sse::encode(None, Some("endpoint"), &format!("/messages?sessionId={}", sse.id)));
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -49,11 +75,14 @@ pub(super) async fn connect(
                     None => break,
                 },
                 _ = body_tx.closed() => break,
+                _ = sse.closed.cancelled() => break,
             }
         }
-        st.sse_sessions.lock().remove(&id);
-        st.gw.close_session(&session);
-        tracing::debug!(session = %id, "SSE session closed");
+        // Unknown before the client sees its stream end (dropping `body_tx` ends it).
+        st.sessions.remove_sse(&sse.id);
+        st.gw.close_session(&sse.session);
+        drop(body_tx);
+        tracing::debug!(session = %sse.id, "SSE session closed");
     });
     super::streamable::sse_response(body_rx)
 }
@@ -70,15 +99,16 @@ pub(super) async fn message(
     Query(target): Query<Target>,
     body: Bytes,
 ) -> Response {
-    let found = st.sse_sessions.lock().get(&target.session_id).cloned();
     // Another caller's session answers as an unknown one (see `auth::owns_session`).
-    let found = found.filter(|(session, _)| super::auth::owns_session(session, peer));
-    let Some((session, limit)) = found else {
+    let found =
+        st.sessions.get_sse(&target.session_id).filter(|s| super::auth::owns_session(&s.session, peer));
+    let Some(sse) = found else {
         return (StatusCode::NOT_FOUND, "unknown session").into_response();
     };
-    let Ok(permit) = limit.acquire_owned().await else {
+    sse.last_seen.touch();
+    let Ok(permit) = sse.in_flight.clone().acquire_owned().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    dispatch::accept(&st.gw, &session, &body, permit);
+    dispatch::accept(&st.gw, &sse.session, &body, permit);
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }

@@ -34,9 +34,8 @@ pub use registry::Registry;
 pub(crate) struct HttpState {
     pub gw: Arc<Gateway>,
     pub cfg: HttpFront,
+    /// Sessions of both kinds: Streamable HTTP and legacy HTTP+SSE (`registry.rs`).
     pub sessions: Registry,
-    /// Legacy HTTP+SSE sessions (`legacy_sse.rs`).
-    sse_sessions: legacy_sse::SseSessions,
     /// The address actually bound (for Host checks).
     pub local: SocketAddr,
 }
@@ -54,7 +53,6 @@ pub async fn serve(
     let state = Arc::new(HttpState {
         gw: gw.clone(),
         sessions: Registry::new(cfg.max_sessions),
-        sse_sessions: Default::default(),
         cfg: cfg.clone(),
         local,
     });

@@ -119,10 +119,17 @@ async fn initialize(st: &Arc<HttpState>, peer: SocketAddr, msg: Message) -> Resp
         );
     };
     // Messages not tied to a request go to the session's own stream (GET), kept for resumption.
+    // It stops when the session ends: it holds the session, so `rx` alone would never close.
     let pump = hs.clone();
     tokio::spawn(async move {
-        while let Some(line) = rx.recv().await {
-            pump.push(0, &line);
+        loop {
+            tokio::select! {
+                line = rx.recv() => match line {
+                    Some(line) => drop(pump.push(0, &line)),
+                    None => break,
+                },
+                () = pump.ended() => break,
+            }
         }
     });
     tracing::debug!(session = %hs.id, version = version.as_str(), "HTTP session opened");
