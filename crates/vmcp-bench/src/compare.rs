@@ -18,6 +18,16 @@ use crate::workload::{UsageError, Workload};
 pub struct Comparison {
     pub direct: Summary,
     pub vmcp: Summary,
+    /// CPU time per measured request, where the run could read it.
+    pub cpu: Option<CpuPerRequest>,
+}
+
+/// CPU time per measured request in µs (from `/proc/PID/stat`, 10 ms ticks): vMCP's own cost,
+/// which does not depend on how the machine shares its cores the way throughput does.
+pub struct CpuPerRequest {
+    pub gateway_us: f64,
+    pub backend_direct_us: f64,
+    pub backend_vmcp_us: f64,
 }
 
 /// Where the compared programs are and where vMCP keeps its files for the run.
@@ -66,7 +76,7 @@ pub async fn run(work: &Workload, setup: &Setup<'_>, servers: &mut Servers) -> a
             summary.add(stretch);
         }
     }
-    Ok(Comparison { direct: d, vmcp: v })
+    Ok(Comparison { direct: d, vmcp: v, cpu: None })
 }
 
 /// The vmcp binary: `--vmcp`, else `vmcp` next to this binary (both built in target/release).

@@ -107,7 +107,11 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
             let setup = network::Setup { vmcp: &vmcp, home: &home, startup_timeout: work.startup_timeout };
             let result = network::compare(&work, &setup, rounds).await?;
             let label = label.unwrap_or_else(|| format!("HTTP {}", work.label()));
-            Ok(report::comparison(&label, &result.direct, &result.vmcp))
+            let mut out = report::comparison(&label, &result.direct, &result.vmcp);
+            if let Some(cpu) = &result.cpu {
+                out.push_str(&report::cpu_line(cpu));
+            }
+            Ok(out)
         }
         Command::Sessions { load, vmcp, sessions, calls } => {
             let work = Workload::from_load(&load)?;

@@ -14,7 +14,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::compare::Comparison;
+use crate::compare::{Comparison, CpuPerRequest};
 use crate::http_load::{self, HttpError, Session};
 use crate::procs::{self, Proc, Stream};
 use crate::report::Summary;
@@ -74,7 +74,8 @@ pub async fn compare(work: &Workload, setup: &Setup<'_>, rounds: u32) -> anyhow:
     let (backend, backend_url) = start_backend(0, setup.startup_timeout).await?;
     write_home(setup.home, json!([http_server("bench", &backend_url)]), None)?;
     let (gateway, gateway_url) = start_gateway(setup).await?;
-    let result = compare_on(work, &backend_url, &gateway_url, rounds).await;
+    let pids = (gateway.pid(), backend.pid());
+    let result = compare_on(work, &backend_url, &gateway_url, rounds, pids).await;
     gateway.stop().await;
     backend.stop().await;
     result
@@ -85,7 +86,11 @@ async fn compare_on(
     direct_url: &str,
     vmcp_url: &str,
     rounds: u32,
+    (gateway, backend): (Option<u32>, Option<u32>),
 ) -> anyhow::Result<Comparison> {
+    let cpu = |pid: Option<u32>| pid.and_then(procs::cpu_secs);
+    // CPU seconds used during the measured slices: gateway (vMCP side), backend per side.
+    let mut used = [0.0f64; 3];
     let direct = http_load::open_all(direct_url, work.concurrency, work.timeout).await?;
     let through = http_load::open_all(vmcp_url, work.concurrency, work.timeout).await?;
     eprintln!("vmcp-bench: {} sessions open on each side", work.concurrency);
@@ -104,11 +109,24 @@ async fn compare_on(
         for side in order {
             let (label, sessions) = sides[side];
             let summary = if side == 0 { &mut d } else { &mut v };
+            let before = (cpu(gateway), cpu(backend));
             let stretch = http_load::drive(label, sessions, work, slice, Some(&mut summary.hist)).await?;
             summary.add(stretch);
+            if let ((Some(g0), Some(b0)), (Some(g1), Some(b1))) = (before, (cpu(gateway), cpu(backend))) {
+                if side == 1 {
+                    used[0] += g1 - g0;
+                }
+                used[1 + side] += b1 - b0;
+            }
         }
     }
-    Ok(Comparison { direct: d, vmcp: v })
+    let per_request = |secs: f64| secs * 1e6 / work.requests.max(1) as f64;
+    let cpu = (gateway.is_some() && backend.is_some()).then(|| CpuPerRequest {
+        gateway_us: per_request(used[0]),
+        backend_direct_us: per_request(used[1]),
+        backend_vmcp_us: per_request(used[2]),
+    });
+    Ok(Comparison { direct: d, vmcp: v, cpu })
 }
 
 /// The outcome of the many-sessions run.

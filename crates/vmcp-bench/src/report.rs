@@ -102,6 +102,14 @@ pub fn comparison(workload: &str, direct: &Summary, vmcp: &Summary) -> String {
     out
 }
 
+/// The CPU cost per request under a comparison table.
+pub fn cpu_line(cpu: &crate::compare::CpuPerRequest) -> String {
+    format!(
+        "\nCPU per request: vMCP {:.1} µs; the backend {:.1} µs direct, {:.1} µs through vMCP.\n",
+        cpu.gateway_us, cpu.backend_direct_us, cpu.backend_vmcp_us
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
