@@ -58,6 +58,11 @@ pub(crate) async fn layer(
     req: Request,
     next: Next,
 ) -> Response {
+    then(&gw, peer, req, next).await
+}
+
+/// Authenticate `req` (when the front requires it), then run `next` with the caller in scope.
+pub(crate) async fn then(gw: &Gateway, peer: SocketAddr, req: Request, next: Next) -> Response {
     let Some(auth) = gw.auth() else { return next.run(req).await };
     let path = req.uri().path();
     if matches!(path, "/healthz" | "/readyz") {

@@ -17,9 +17,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{Method, header};
-use axum::middleware::Next;
+use axum::http::header;
 use axum::response::Response;
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -163,26 +161,20 @@ impl AsyncWrite for Counted {
     }
 }
 
-/// Middleware: the Streamable HTTP GET stream at `path` (it answers no request) ends when `stop`
-/// fires, so a draining gateway is not held until its deadline by idle listeners; the client
-/// resumes elsewhere with `Last-Event-ID`. Streams answering a POST run until their request is
-/// done, and so does the legacy `/sse` stream, which carries the answers of its POSTs.
-pub(crate) async fn end_get_streams_on_stop(
-    State((stop, path)): State<(CancellationToken, Arc<str>)>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let is_get = req.method() == Method::GET && req.uri().path() == &*path;
-    let resp = next.run(req).await;
+/// The Streamable HTTP GET stream (it answers no request) ends when `stop` fires, so a draining
+/// gateway is not held until its deadline by idle listeners; the client resumes elsewhere with
+/// `Last-Event-ID`. Streams answering a POST run until their request is done, and so does the
+/// legacy `/sse` stream, which carries the answers of its POSTs.
+pub(crate) fn end_get_stream_on_stop(resp: Response, stop: &CancellationToken) -> Response {
     let is_stream = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    if !(is_get && is_stream) {
+    if !is_stream {
         return resp;
     }
     let (parts, body) = resp.into_parts();
-    let stream = body.into_data_stream().take_until(stop.cancelled_owned());
+    let stream = body.into_data_stream().take_until(stop.clone().cancelled_owned());
     Response::from_parts(parts, Body::from_stream(stream))
 }
 

@@ -19,12 +19,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_layer::Layer;
 use vmcp_config::HttpFront;
 
 use crate::gateway::Gateway;
@@ -38,6 +39,8 @@ pub(crate) struct HttpState {
     pub sessions: Registry,
     /// The address actually bound (for Host checks).
     pub local: SocketAddr,
+    /// Fires when the gateway shuts down.
+    stop: CancellationToken,
 }
 
 /// Serve until `stop` fires, then drain in-flight requests (bounded by the caller).
@@ -52,6 +55,7 @@ pub async fn serve(
     let idle = Duration::from_secs_f64(cfg.session_idle_timeout_secs);
     let state = Arc::new(HttpState {
         gw: gw.clone(),
+        stop: stop.clone(),
         sessions: Registry::new(cfg.max_sessions),
         cfg: cfg.clone(),
         local,
@@ -66,22 +70,21 @@ pub async fn serve(
             .route("/sse", get(legacy_sse::connect))
             .route("/messages", axum::routing::post(legacy_sse::message));
     }
-    let app = app
-        .layer(middleware::from_fn_with_state(gw.clone(), auth::layer))
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
-        .layer(middleware::from_fn_with_state(
-            (stop.clone(), Arc::from(cfg.path.as_str())),
-            limits::end_get_streams_on_stop,
-        ))
-        .layer(DefaultBodyLimit::max(max))
-        .with_state(state);
+    // One middleware outside the router (rather than a layer per concern on every route, which
+    // axum clones per request): checks, authentication, then the handler.
+    let app = app.with_state(state.clone());
+    let app = middleware::from_fn_with_state(state, front).layer(app);
+    let app = DefaultBodyLimit::max(max).layer(app);
     tracing::info!("Streamable HTTP front on http://{local}{}", cfg.path);
     let (listener, drain) = limits::Limited::new(listener, cfg.max_connections, "the HTTP front");
     // `tap_io` gives the listener `ConnectInfo<SocketAddr>`.
     let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await?;
+    axum::serve(
+        listener,
+        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+    )
+    .with_graceful_shutdown(async move { stop.cancelled().await })
+    .await?;
     drain.wait().await;
     Ok(())
 }
@@ -99,8 +102,9 @@ async fn ready(State(st): State<Arc<HttpState>>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// DNS-rebinding and cross-origin protection.
-async fn guard(
+/// Every request: DNS-rebinding and cross-origin protection, then authentication, then the
+/// handler.
+async fn front(
     State(st): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
@@ -117,7 +121,9 @@ async fn guard(
         tracing::warn!(%peer, origin, "rejected request from a foreign Origin");
         return (StatusCode::FORBIDDEN, "forbidden: Origin not allowed").into_response();
     }
-    next.run(req).await
+    let get_stream = req.method() == Method::GET && req.uri().path() == st.cfg.path;
+    let resp = auth::then(&st.gw, peer, req, next).await;
+    if get_stream { limits::end_get_stream_on_stop(resp, &st.stop) } else { resp }
 }
 
 fn is_loopback_name(host: &str) -> bool {
