@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # vMCP's benchmark set (docs/BENCHMARKS.md): builds the release binaries, then measures, in one run:
+#   0. the machine's floor for a hop: a one-byte round trip to another process over pipes;
 #   1. tools/call echo over stdio, straight to vmcp-fixture and through `vmcp start`, c=1 and c=32;
 #   2. tools/list of 1,000 tools over stdio, direct vs through vMCP;
 #   3. tools/call echo over Streamable HTTP, straight to the fast HTTP backend
@@ -46,6 +47,11 @@ fixture="$target/release/vmcp-fixture"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+echo "## The machine's floor for one more process in the path"
+echo
+"$bench" wake-floor
 echo
 
 echo "## Gateway stdio: tools/call"

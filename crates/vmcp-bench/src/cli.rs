@@ -87,6 +87,16 @@ pub enum Command {
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
+    /// The machine's floor for a hop: round trips of one byte to a `cat` process over pipes
+    /// (two wake-ups each), the least one more process in a request's path can cost.
+    WakeFloor {
+        /// Measured round trips.
+        #[arg(short = 'n', long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+        round_trips: u64,
+        /// Unmeasured round trips first.
+        #[arg(short = 'w', long, default_value_t = 2_000)]
+        warmup: u64,
+    },
     /// Serve the fast Streamable HTTP backend of the network benchmarks (prints
     /// `listening on http://ADDR/mcp`; runs until stdin closes or a signal).
     ServeHttp {

@@ -15,6 +15,7 @@ mod network;
 mod procs;
 mod report;
 mod server;
+mod wake;
 mod workload;
 
 use std::process::ExitCode;
@@ -137,6 +138,9 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
             let (vmcp, home) = network_home(vmcp, servers)?;
             let setup = network::Setup { vmcp: &vmcp, home: &home, startup_timeout: work.startup_timeout };
             network::idle_memory(&work, &setup, &command, settle, servers).await
+        }
+        Command::WakeFloor { round_trips, warmup } => {
+            tokio::task::spawn_blocking(move || wake::floor(round_trips, warmup)).await?
         }
         Command::ServeHttp { .. } => anyhow::bail!("serve-http runs on its own runtime"),
         Command::CriterionTable { dir, newer_than } => criterion::table(&dir, newer_than.as_deref()),
