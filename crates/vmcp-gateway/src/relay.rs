@@ -91,6 +91,7 @@ fn notification(gw: &Arc<Gateway>, up: &Arc<Upstream>, msg: Message) {
         "notifications/subscriptions/acknowledged" => {
             // The backend acknowledges vMCP's own `subscriptions/listen`: vMCP's business only.
             tracing::debug!(server = %up.id(), "backend acknowledged vMCP's listen: {}", params.unwrap_or(""));
+            crate::subscriptions::acknowledged(gw, up, params);
         }
         "notifications/cancelled" => {
             // Legacy: the backend gave up on a request it sent us (the relay task times out on its

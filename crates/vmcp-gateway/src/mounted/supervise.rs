@@ -2,9 +2,11 @@
 //!
 //! - `supervise`: when a replica's process exits or its connection closes, start it again after
 //!   an exponential, jittered, capped backoff (`resilience.restart`), swap the new connection in
-//!   and refresh the catalog. Repeated exits are a crash loop: logged as an error, flagged in
-//!   health and `vmcp list`, never hidden. Requests in flight on the dead connection have
-//!   already failed at once (the upstream fails its pending table when it goes).
+//!   and refresh the catalog. Before the swap, the resource subscriptions that sessions held
+//!   there are made again at the new process (`subscriptions::restore`). Repeated exits are a
+//!   crash loop: logged as an error, flagged in health and `vmcp list`, never hidden. Requests
+//!   in flight on the dead connection have already failed at once (the upstream fails its
+//!   pending table when it goes).
 //! - `probe`: every `health.interval`, ask each ready replica the cheapest question its era
 //!   has (legacy: `ping`; modern: `server/discover`) within `health.timeout`, and feed the
 //!   outcome to its health tracker. An unhealthy replica gets no requests until probes pass.
@@ -64,7 +66,13 @@ pub(super) async fn supervise(gw: Weak<Gateway>, m: Arc<Mounted>, i: usize) {
             tokio::spawn(crate::listen::upstream_list_changes(next.clone()));
         }
         let ready = next.is_ready();
-        replica.swap(next);
+        let swap = || replica.swap(next.clone());
+        if ready {
+            // The new process knows none of the subscriptions its predecessor held.
+            crate::subscriptions::restore(&gateway, &m, i, &next, swap).await;
+        } else {
+            swap();
+        }
         replica.reset_health();
         if ready {
             tracing::info!(server = %m.spec.id, replica = i, pid = ?replica.up().pid(), "restarted");

@@ -1,0 +1,169 @@
+//! Resource subscriptions across a backend restart (issue 4, supervision): clients subscribed
+//! through vMCP keep getting `notifications/resources/updated` after the replica holding the
+//! subscription crashes and the supervisor restarts it, with one backend subscription per URI
+//! however many sessions share it, and none left once the last session has gone.
+//!
+//! Each client is its own session on the WebSocket front; the backend is the fault fixture
+//! (`--faults`: `crash`; `touch` says whether the process has a subscriber for a URI). Waits
+//! poll with deadlines.
+
+mod support;
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::*;
+
+const URI: &str = "fixture://static/hello";
+
+/// A legacy client session over the WebSocket front.
+struct Client {
+    ws: tungstenite::WebSocket<TcpStream>,
+    next_id: u64,
+    /// Notifications read while waiting for answers.
+    notes: Vec<Value>,
+}
+
+impl Client {
+    fn connect(addr: &str) -> Self {
+        let mut req =
+            tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{addr}")).unwrap();
+        req.headers_mut().insert("Sec-WebSocket-Protocol", "mcp".parse().unwrap());
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let (ws, _) = tungstenite::client(req, stream).expect("websocket");
+        let mut c = Client { ws, next_id: 0, notes: Vec::new() };
+        let init = c.call(
+            "initialize",
+            json!({ "protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": { "name": "resubscribe-test", "version": "0" } }),
+        );
+        assert!(init.get("result").is_some(), "{init}");
+        c.send(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+        c
+    }
+
+    fn send(&mut self, v: Value) {
+        self.ws.send(tungstenite::Message::text(v.to_string())).unwrap();
+    }
+
+    /// Send a request and read until its answer, keeping the notifications read meanwhile.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        loop {
+            let tungstenite::Message::Text(t) = self.ws.read().expect("websocket read") else { continue };
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v.get("method").is_none() && v["id"] == id {
+                return v;
+            }
+            if v.get("id").is_none() {
+                self.notes.push(v);
+            }
+        }
+    }
+
+    fn ok(&mut self, method: &str, params: Value) -> Value {
+        let r = self.call(method, params);
+        assert!(r.get("result").is_some(), "{method}: {r}");
+        r["result"].clone()
+    }
+
+    /// What the fixture's `touch` says: "notified subscribers" or "not subscribed".
+    fn touch(&mut self) -> String {
+        let r = self.ok("tools/call", json!({ "name": "s__touch", "arguments": { "uri": URI } }));
+        r["content"][0]["text"].as_str().unwrap().to_owned()
+    }
+
+    /// The updates of `URI` this session got so far. The backend sends an update before it
+    /// answers the `touch` that caused it, so after that answer a ping's round trip has them.
+    fn updates(&mut self) -> usize {
+        self.ok("ping", json!({}));
+        let n = self
+            .notes
+            .iter()
+            .filter(|n| n["method"] == "notifications/resources/updated" && n["params"]["uri"] == URI)
+            .count();
+        self.notes.clear();
+        n
+    }
+
+    fn pid(&mut self) -> (String, Option<u64>) {
+        let h = self.ok("vmcp/servers/health", json!({}));
+        let s = h["servers"].as_array().unwrap().iter().find(|s| s["id"] == "s").cloned().unwrap();
+        (s["replicas"][0]["status"].as_str().unwrap_or("").to_owned(), s["replicas"][0]["pid"].as_u64())
+    }
+
+    /// Crash the backend and wait until the supervisor has a new process ready in its place.
+    fn crash_and_wait_restart(&mut self, server: &Server) {
+        let (_, old) = self.pid();
+        let r = self.call("tools/call", json!({ "name": "s__crash", "arguments": {} }));
+        assert!(r.get("error").is_some(), "a crash answers the call in flight with an error: {r}");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (status, pid) = self.pid();
+            if status == "ready" && pid.is_some() && pid != old {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never restarted ({status}, {pid:?}):\n{}", server.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn restored_log_lines(server: &Server) -> usize {
+    server.stderr().matches("re-established 1 resource subscription(s)").count()
+}
+
+/// Subscribe two sessions, restart the backend, check updates; then leave one by one.
+fn survive_a_restart(flags: &[&str]) {
+    let mut args = vec!["--name", "s", "--faults"];
+    args.extend_from_slice(flags);
+    let home = Home::new().server(json!({ "id": "s", "command": FIXTURE, "args": args }));
+    home.write_servers();
+    let server = Server::start(home.path(), &["--ws", "127.0.0.1:0"]);
+    let addr = server.ws.clone().unwrap();
+    let (mut a, mut b) = (Client::connect(&addr), Client::connect(&addr));
+    a.ok("resources/subscribe", json!({ "uri": URI }));
+    b.ok("resources/subscribe", json!({ "uri": URI }));
+    assert_eq!(a.touch(), "notified subscribers");
+    assert_eq!((a.updates(), b.updates()), (1, 1), "one update each before the restart");
+
+    a.crash_and_wait_restart(&server);
+    // Ready means in rotation, and the replica enters it with its subscriptions in place.
+    assert_eq!(a.touch(), "notified subscribers", "the new process holds the subscription");
+    assert_eq!(
+        (a.updates(), b.updates()),
+        (1, 1),
+        "each session gets the update once after the restart (one backend subscription, not two)"
+    );
+    assert_eq!(restored_log_lines(&server), 1, "one URI re-established once:\n{}", server.stderr());
+
+    // The first session leaves: the backend subscription stays for the other.
+    a.ok("resources/unsubscribe", json!({ "uri": URI }));
+    assert_eq!(a.touch(), "notified subscribers");
+    assert_eq!((a.updates(), b.updates()), (0, 1));
+    // The last session closes: the backend subscription ends.
+    drop(b);
+    let deadline = Instant::now() + WAIT;
+    while a.touch() != "not subscribed" {
+        assert!(Instant::now() < deadline, "the backend subscription outlived its last session");
+    }
+    // And a later restart does not bring it back.
+    a.crash_and_wait_restart(&server);
+    assert_eq!(a.touch(), "not subscribed");
+    assert_eq!(a.updates(), 0);
+    assert_eq!(restored_log_lines(&server), 1, "nothing re-established the second time");
+}
+
+#[test]
+fn a_legacy_backends_subscription_survives_its_restart() {
+    survive_a_restart(&[]);
+}
+
+#[test]
+fn a_modern_backends_subscription_listen_survives_its_restart() {
+    survive_a_restart(&["--era", "modern"]);
+}
