@@ -7,6 +7,8 @@
 //!
 //! Invariant: never panics, whatever the bytes; what it cannot read is `Kind::Unreadable`.
 
+use vmcp_protocol::splice::{string_end, value_end};
+
 /// What one line from the server is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -39,7 +41,7 @@ pub fn scan(line: &[u8]) -> Envelope {
         if line.get(i) != Some(&b'"') {
             return finish(kind, has_id, id);
         }
-        let Some(key_end) = skip_string(line, i) else { return unreadable };
+        let Some(key_end) = string_end(line, i) else { return unreadable };
         let key = &line[i + 1..key_end - 1];
         i = skip_ws(line, key_end);
         if line.get(i) != Some(&b':') {
@@ -58,14 +60,14 @@ pub fn scan(line: &[u8]) -> Envelope {
         if matches!(kind, Some(Kind::Result | Kind::Error)) && has_id && key != b"id" {
             return finish(kind, has_id, id);
         }
-        let Some(value_end) = skip_value(line, value_start) else { return unreadable };
+        let Some(end) = value_end(line, value_start) else { return unreadable };
         if key == b"id" {
-            id = std::str::from_utf8(&line[value_start..value_end]).ok().and_then(|s| s.parse().ok());
+            id = std::str::from_utf8(&line[value_start..end]).ok().and_then(|s| s.parse().ok());
             if matches!(kind, Some(Kind::Result | Kind::Error)) {
                 return finish(kind, has_id, id);
             }
         }
-        i = skip_ws(line, value_end);
+        i = skip_ws(line, end);
         match line.get(i) {
             Some(b',') => i += 1,
             _ => return finish(kind, has_id, id),
@@ -87,55 +89,6 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
-}
-
-/// `b[i]` is `"`; the index just past the closing quote.
-fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
-    i += 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
-        }
-    }
-    None
-}
-
-/// The index just past the value that starts at `i`.
-fn skip_value(b: &[u8], i: usize) -> Option<usize> {
-    match *b.get(i)? {
-        b'"' => skip_string(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            while j < b.len() {
-                match b[j] {
-                    b'"' => {
-                        j = skip_string(b, j)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth = depth.checked_sub(1)?;
-                        if depth == 0 {
-                            return Some(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            None
-        }
-        _ => {
-            let end = b[i..]
-                .iter()
-                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-                .map_or(b.len(), |n| i + n);
-            (end > i).then_some(end)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,17 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// `b[i]` is `"`; returns the index just past the closing quote.
+pub fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    skip_string(b, i)
+}
+
+/// The index just past the JSON value that starts at byte `i` of `b` (which must be that value's
+/// first byte), read lexically: nothing is validated or allocated. `None` if it does not end.
+pub fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    skip_value(b, i)
+}
+
+/// `b[i]` is `"`; returns the index just past the closing quote.
 fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
     i += 1;
     loop {
