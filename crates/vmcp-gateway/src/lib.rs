@@ -32,6 +32,7 @@ mod subscriptions;
 pub mod tasks;
 pub mod upstream;
 pub mod uri_template;
+mod watch;
 
 pub use gateway::Gateway;
 pub use policy::Caller;

@@ -1,16 +1,16 @@
 //! Persona changes while running: watch the personas directory and swap in a new snapshot, so
 //! `vmcp persona ...` (and revoked keys) apply to connected clients without a restart.
 //!
-//! Like `reload`, this polls: [`PersonaStore::fingerprint`] (names, sizes, mtimes and inodes of
-//! the files) once per interval. A persona whose file does not load is left out of the snapshot
-//! (its callers are refused) and logged. Sessions acting as a persona whose access changed get
-//! `notifications/{tools,prompts,resources}/list_changed`.
+//! Like `reload`, this polls (`watch::poll`): [`PersonaStore::fingerprint`] (names, sizes,
+//! mtimes and inodes of the files) once per interval. A persona whose file does not load is left
+//! out of the snapshot (its callers are refused) and logged. Sessions acting as a persona whose
+//! access changed get `notifications/{tools,prompts,resources}/list_changed`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use vmcp_persona::{PersonaStore, Personas};
+use vmcp_persona::{PersonaError, PersonaStore, Personas};
 
 use crate::gateway::Gateway;
 use crate::policy::{Access, PersonaBook};
@@ -23,22 +23,14 @@ pub async fn watch(
     interval: Duration,
     stop: CancellationToken,
 ) {
-    let mut last = book.load().fingerprint();
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        let now = store.fingerprint();
-        if now == last {
-            continue;
-        }
-        last = now;
-        let next = match store.snapshot() {
+    let loaded = book.load().fingerprint();
+    let read = store.clone();
+    let swap = |next: Result<Arc<Personas>, PersonaError>| {
+        let next = match next {
             Ok(next) => next,
             Err(e) => {
                 tracing::error!("cannot read personas: {e}; keeping the ones loaded");
-                continue;
+                return std::future::ready(());
             }
         };
         for problem in next.problems() {
@@ -47,7 +39,10 @@ pub async fn watch(
         tracing::info!("personas changed; {} loaded", next.len());
         let old = book.replace(next.clone());
         notify_changed(&gw, &old, &next);
-    }
+        std::future::ready(())
+    };
+    let stamp = move || store.fingerprint();
+    crate::watch::poll(interval, stop, Some(loaded), stamp, move || read.snapshot(), swap).await;
 }
 
 /// Did what persona `name` may use change between two snapshots?
