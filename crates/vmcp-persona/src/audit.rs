@@ -37,7 +37,8 @@ pub enum AuditEvent<'a> {
     /// A request refused before any persona was known (401).
     AuthFailed {
         caller: &'a str,
-        /// `missing`, `unknown_key`, `expired`, `wrong_audience`, ... never the credential.
+        /// `missing`, `unknown_key`, `expired_key`, `unknown_persona`, `jwt_expired`, ... never
+        /// the credential.
         reason: &'a str,
     },
     /// A persona or one of its keys changed.

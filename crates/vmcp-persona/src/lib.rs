@@ -6,7 +6,7 @@
 //! - [`PersonaStore`]: one JSON file per persona under `config/personas/`, atomic writes, an
 //!   advisory lock around every change; [`PersonaStore::snapshot`] gives the gateway an
 //!   immutable [`Personas`] and [`PersonaStore::fingerprint`] tells it when to reload.
-//! - [`tokens`]: API keys, stored as SHA-256 only, checked in constant time.
+//! - [`tokens`]: API keys, stored as SHA-256 only, checked in constant time, optionally expiring.
 //! - [`oauth`]: OAuth 2.1 resource-server mode (JWTs from a configured issuer, via JWKS).
 //! - [`audit`]: the JSON-lines audit log.
 //!

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::tokens::{Authenticated, TokenIndex};
+use crate::tokens::{Authenticated, KeyRefused, TokenIndex};
 use crate::{Persona, PersonaError};
 
 #[derive(Debug, Default)]
@@ -42,9 +42,14 @@ impl Personas {
     }
 
     /// The persona a bearer API key belongs to and which key matched (for the audit log), or
-    /// `None` for a wrong or revoked key.
-    pub fn authenticate(&self, bearer: &str) -> Option<Authenticated> {
-        self.tokens.authenticate(bearer)
+    /// why it was refused: a wrong or revoked key, or one past its expiry.
+    pub fn authenticate(&self, bearer: &str) -> Result<Authenticated, KeyRefused> {
+        self.authenticate_at(bearer, crate::timestamp::now_millis())
+    }
+
+    /// [`Personas::authenticate`] as of `now_millis` (milliseconds since the epoch).
+    pub fn authenticate_at(&self, bearer: &str, now_millis: i64) -> Result<Authenticated, KeyRefused> {
+        self.tokens.authenticate_at(bearer, now_millis)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Persona>> {

@@ -3,7 +3,9 @@
 //! A key is `vmcp_` followed by the unpadded base64url of 32 random bytes from the operating
 //! system (256 bits), shown once at creation. Only its SHA-256 is stored, in the persona's own
 //! file, next to a random public id (`tok_` + 8 hex digits, unrelated to the key) used to list and
-//! revoke it and to name it in the audit log. A plain hash is enough: the key has 256 bits of
+//! revoke it and to name it in the audit log. A key may carry an expiry ([`Expiry`], RFC 3339
+//! UTC in the file; files without one load as before): from then on it is refused like a wrong
+//! key, audited as `expired_key`. A plain hash is enough: the key has 256 bits of
 //! entropy, so there is nothing to brute-force and a salt or slow hash would only cost time.
 //!
 //! Verification hashes the presented key, finds candidates by the first 8 bytes of the hash,
@@ -43,6 +45,54 @@ pub struct RawToken {
     pub created: String,
     /// Lowercase hex SHA-256 of the whole key (`vmcp_...`).
     pub sha256: String,
+    /// RFC 3339 UTC; from this instant on the key is refused. `None`: it never expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+impl RawToken {
+    /// When the key expires (`None`: never, or an unreadable value, which `validate` refuses).
+    pub fn expiry(&self) -> Option<Expiry> {
+        self.expires.as_deref().and_then(|e| timestamp::parse_millis(e).ok()).map(Expiry)
+    }
+}
+
+/// When a key stops working: an instant, in milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Expiry(i64);
+
+impl Expiry {
+    /// At an RFC 3339 time with an explicit offset (`2026-12-31T23:59:59Z`).
+    pub fn at(rfc3339: &str) -> Result<Self, PersonaError> {
+        timestamp::parse_millis(rfc3339).map(Self).map_err(PersonaError::Usage)
+    }
+
+    /// A span (`90m`, `12h`, `30d`, `2w`) from now.
+    pub fn after(span: &str) -> Result<Self, PersonaError> {
+        let secs = timestamp::parse_span(span).map_err(PersonaError::Usage)?;
+        Ok(Self(timestamp::now_millis().saturating_add(secs as i64 * 1000)))
+    }
+
+    /// RFC 3339 UTC with milliseconds, as stored.
+    pub fn to_rfc3339(self) -> String {
+        timestamp::format_millis(self.0)
+    }
+
+    /// Has it passed at `now_millis` (milliseconds since the epoch)?
+    pub fn passed_at(self, now_millis: i64) -> bool {
+        now_millis >= self.0
+    }
+
+    /// Has it passed?
+    pub fn passed(self) -> bool {
+        self.passed_at(timestamp::now_millis())
+    }
+
+    /// Seconds since the epoch, rounded up (the whole second in which the key still works
+    /// counts), for the gateway's per-request expiry check.
+    pub fn as_secs_ceil(self) -> u64 {
+        u64::try_from(self.0.div_euclid(1000) + i64::from(self.0.rem_euclid(1000) != 0)).unwrap_or(0)
+    }
 }
 
 /// A key just issued: the secret is here and nowhere else.
@@ -58,8 +108,13 @@ impl std::fmt::Debug for IssuedToken {
     }
 }
 
-/// Create a key for `persona`, record its hash there, and return the key.
-pub fn issue(persona: &mut RawPersona, label: Option<String>) -> Result<IssuedToken, PersonaError> {
+/// Create a key for `persona`, valid until `expires` (`None`: until revoked), record its hash
+/// there, and return the key.
+pub fn issue(
+    persona: &mut RawPersona,
+    label: Option<String>,
+    expires: Option<Expiry>,
+) -> Result<IssuedToken, PersonaError> {
     if persona.tokens.len() >= MAX_TOKENS_PER_PERSONA {
         return Err(PersonaError::Usage(format!(
             "persona `{}` already has {MAX_TOKENS_PER_PERSONA} tokens; revoke some first",
@@ -85,6 +140,7 @@ pub fn issue(persona: &mut RawPersona, label: Option<String>) -> Result<IssuedTo
         label,
         created: timestamp::now(),
         sha256: hex(&hash(&key)),
+        expires: expires.map(Expiry::to_rfc3339),
     });
     Ok(IssuedToken { id, key })
 }
@@ -116,6 +172,11 @@ pub(crate) fn validate(persona: &RawPersona) -> Result<(), PersonaError> {
             |what: &str| PersonaError::Usage(format!("persona `{}`: token `{}`: {what}", persona.name, t.id));
         if parse_hash(&t.sha256).is_none() {
             return Err(bad("`sha256` is not 64 hex digits"));
+        }
+        if let Some(e) = &t.expires
+            && let Err(why) = timestamp::parse_millis(e)
+        {
+            return Err(bad(&format!("`expires`: {why}")));
         }
         if !ids.insert(t.id.as_str()) {
             return Err(bad("duplicate id"));
@@ -160,6 +221,7 @@ pub(crate) struct TokenIndex {
 struct Entry {
     hash: [u8; 32],
     id: Box<str>,
+    expires: Option<Expiry>,
     persona: Arc<Persona>,
 }
 
@@ -169,6 +231,27 @@ pub struct Authenticated {
     pub persona: Arc<Persona>,
     /// The key's public id, for logs and the audit trail.
     pub token_id: Box<str>,
+    /// When the key expires (`None`: never).
+    pub expires: Option<Expiry>,
+}
+
+/// Why a presented key was refused; [`KeyRefused::as_str`] is the word for logs and the audit
+/// trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefused {
+    /// Malformed, wrong, revoked, or of a persona that no longer exists.
+    Unknown,
+    /// A key of this persona, but past its expiry.
+    Expired,
+}
+
+impl KeyRefused {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyRefused::Unknown => "unknown_key",
+            KeyRefused::Expired => "expired_key",
+        }
+    }
 }
 
 impl TokenIndex {
@@ -179,24 +262,31 @@ impl TokenIndex {
             self.buckets.entry(bucket(&hash)).or_default().push(Entry {
                 hash,
                 id: t.id.as_str().into(),
+                expires: t.expiry(),
                 persona: persona.clone(),
             });
         }
     }
 
-    pub(crate) fn authenticate(&self, bearer: &str) -> Option<Authenticated> {
+    /// The key `bearer` as of `now_millis` (milliseconds since the epoch).
+    pub(crate) fn authenticate_at(&self, bearer: &str, now_millis: i64) -> Result<Authenticated, KeyRefused> {
         // The format is public; refusing malformed input early reveals nothing.
         if bearer.len() != KEY_LEN || !bearer.starts_with(KEY_PREFIX) {
-            return None;
+            return Err(KeyRefused::Unknown);
         }
         let presented = hash(bearer);
         let mut found: Option<&Entry> = None;
-        for e in self.buckets.get(&bucket(&presented))? {
+        for e in self.buckets.get(&bucket(&presented)).ok_or(KeyRefused::Unknown)? {
             if bool::from(e.hash.ct_eq(&presented)) {
                 found = Some(e);
             }
         }
-        found.map(|e| Authenticated { persona: e.persona.clone(), token_id: e.id.clone() })
+        let e = found.ok_or(KeyRefused::Unknown)?;
+        // Only the key's holder learns that it expired rather than never existed.
+        if e.expires.is_some_and(|x| x.passed_at(now_millis)) {
+            return Err(KeyRefused::Expired);
+        }
+        Ok(Authenticated { persona: e.persona.clone(), token_id: e.id.clone(), expires: e.expires })
     }
 }
 

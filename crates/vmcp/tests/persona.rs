@@ -711,3 +711,108 @@ fn backends_never_see_the_clients_credential() {
         "an Authorization header reached the backend"
     );
 }
+
+/// `token create --expires-in/--expires-at`: the listing shows each key's expiry, a key works
+/// until then and gets 401 (`invalid_token`, audited as `expired_key`) from then on. No test
+/// waits for a clock: one key is created already expired, and another's expiry is moved into
+/// the past in its file while the gateway runs (the transition at the instant itself is
+/// `vmcp-persona`'s `tokens::tests`, with an injected clock).
+#[test]
+fn an_expiring_api_key_works_until_its_expiry_and_gets_401_after() {
+    let home = two_servers();
+    let create = |extra: &[&str]| {
+        let mut args = vec!["persona", "limited", "token", "create", "--json"];
+        args.extend_from_slice(extra);
+        let out = home.vmcp(&args);
+        assert!(out.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let lasting = create(&["--expires-in", "30d", "--label", "ci"]);
+    let expired = create(&["--expires-at", "2020-01-01T00:00:00+02:00"]);
+    let forever = create(&[]);
+    assert_eq!(expired["expires"], "2019-12-31T22:00:00.000Z", "stored in UTC: {expired}");
+    assert_eq!(forever["expires"], Value::Null);
+    let out = home.vmcp(&["persona", "limited", "token", "create", "--expires-at", "2020-01-01T00:00:00Z"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already expired"), "a warning");
+    for bad in [
+        &["--expires-in", "30"][..],
+        &["--expires-at", "2030-01-01"],
+        &["--expires-in", "1d", "--expires-at", "2030-01-01T00:00:00Z"],
+    ] {
+        let mut args = vec!["persona", "limited", "token", "create"];
+        args.extend_from_slice(bad);
+        assert_eq!(home.vmcp(&args).status.code(), Some(64), "{bad:?} is a usage error");
+    }
+
+    // The listing shows the expiry, in JSON and as text.
+    let list = home.vmcp(&["persona", "limited", "token", "list", "--json"]);
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let by_id =
+        |id: &Value| list["tokens"].as_array().unwrap().iter().find(|t| t["id"] == *id).unwrap().clone();
+    let (l, e, f) = (by_id(&lasting["id"]), by_id(&expired["id"]), by_id(&forever["id"]));
+    assert_eq!((&l["expires"], &l["expired"]), (&lasting["expires"], &json!(false)), "{l}");
+    assert_eq!((&e["expires"], &e["expired"]), (&json!("2019-12-31T22:00:00.000Z"), &json!(true)), "{e}");
+    assert_eq!((&f["expires"], &f["expired"]), (&Value::Null, &json!(false)), "{f}");
+    let text = String::from_utf8(home.vmcp(&["persona", "limited", "token", "list"]).stdout).unwrap();
+    let line = |id: &Value| text.lines().find(|l| l.starts_with(id.as_str().unwrap())).unwrap().to_owned();
+    assert!(
+        line(&lasting["id"]).contains(&format!("expires {}", lasting["expires"].as_str().unwrap())),
+        "{text}"
+    );
+    assert!(line(&expired["id"]).contains("expired 2019-12-31T22:00:00.000Z"), "{text}");
+    assert!(line(&forever["id"]).contains("never expires"), "{text}");
+    let file = home.path().join("config/personas/persona-limited.json");
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let stored_forever =
+        stored["tokens"].as_array().unwrap().iter().find(|t| t["id"] == forever["id"]).unwrap();
+    assert!(
+        stored_forever.get("expires").is_none(),
+        "a key without expiry is stored as before: {stored_forever}"
+    );
+
+    let server = Server::start(home.path(), &["--http", "127.0.0.1:0", "--api-keys"]);
+    let url = server.url();
+    let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": { "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } } });
+    let call = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": { "name": "server1__echo", "arguments": { "text": "still valid" } } });
+    let bearer = |k: &Value| format!("Bearer {}", k["key"].as_str().unwrap());
+    let (lasting_auth, expired_auth) = (bearer(&lasting), bearer(&expired));
+    let r = post(&url, &[("Authorization", &lasting_auth)], &init);
+    assert_eq!(r.status, 200, "a key before its expiry works: {}", r.body);
+    let sid = r.session.expect("a session");
+    let r = post(&url, &[("Authorization", &lasting_auth), ("Mcp-Session-Id", &sid)], &call);
+    assert!(r.body.contains("still valid"), "{}", r.body);
+    assert_eq!(post(&url, &[("Authorization", &bearer(&forever))], &init).status, 200);
+    let r = post(&url, &[("Authorization", &expired_auth)], &init);
+    assert_eq!(r.status, 401, "an expired key: {}", r.body);
+    let challenge = r.www_authenticate.unwrap_or_default();
+    assert!(challenge.starts_with("Bearer ") && challenge.contains("error=\"invalid_token\""), "{challenge}");
+
+    // The lasting key's expiry passes (moved into the past, written atomically as the store
+    // does): from the next snapshot on it is refused, also on the session it opened.
+    let mut moved = stored.clone();
+    for t in moved["tokens"].as_array_mut().unwrap() {
+        if t["id"] == lasting["id"] {
+            t["expires"] = json!("2021-06-01T00:00:00.000Z");
+        }
+    }
+    let tmp = file.with_file_name(".persona-limited.json.tmp.test");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&moved).unwrap()).unwrap();
+    std::fs::rename(&tmp, &file).unwrap();
+    eventually("the key is refused once its expiry passed", || {
+        post(&url, &[("Authorization", &lasting_auth), ("Mcp-Session-Id", &sid)], &call).status == 401
+    });
+
+    let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
+    let expired_lines = audit
+        .lines()
+        .filter(|l| l.contains("\"auth_failed\"") && l.contains("\"reason\":\"expired_key\""))
+        .count();
+    assert!(expired_lines >= 2, "both expired keys are audited as expired_key: {audit}");
+    let log = server.stderr();
+    for k in [&lasting, &expired, &forever] {
+        let key = k["key"].as_str().unwrap();
+        assert!(!log.contains(key) && !audit.contains(key), "a key in a log");
+    }
+}

@@ -1,7 +1,7 @@
 //! OAuth 2.1 resource-server mode end to end: JWTs signed with the fixed test keys
 //! (`crates/vmcp-persona/tests/keys`), the issuer's JWKS served from 127.0.0.1 by the test, and
 //! the real gateway checking signature, issuer, audience and expiry, mapping the
-//! `vmcp_persona` claim to a persona, and never writing a token anywhere.
+//! `vmcp_persona` claim to a persona that exists now, and never writing a token anywhere.
 
 mod support;
 
@@ -175,6 +175,7 @@ fn oauth_tokens_map_to_personas_and_bad_ones_get_401_with_resource_metadata() {
         ("wrongly signed", &forged, "jwt_bad_signature"),
         ("wrong audience", &wrong_audience, "jwt_wrong_audience"),
         ("wrong issuer", &wrong_issuer, "jwt_wrong_issuer"),
+        ("unknown persona", &unknown_persona, "unknown_persona"),
     ];
     let metadata = format!("resource_metadata=\"{origin}/.well-known/oauth-protected-resource\"");
     for (what, jwt, _) in &cases {
@@ -185,12 +186,6 @@ fn oauth_tokens_map_to_personas_and_bad_ones_get_401_with_resource_metadata() {
         assert!(challenge.contains("error=\"invalid_token\""), "{what}: {challenge}");
         assert!(challenge.contains(&metadata), "{what}: {challenge}");
     }
-    // A valid token for a persona that does not exist reaches nothing (fail closed).
-    let (status, _, sid, body) = post(&url, &unknown_persona, None, &initialize());
-    assert_eq!(status, 200, "{body}");
-    let (_, _, _, r) = post(&url, &unknown_persona, sid.as_deref(), &tools_call(3, "server1__echo"));
-    assert!(r.contains("\"code\":3002"), "an unknown persona: {r}");
-
     let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
     for (what, _, reason) in &cases {
         assert!(audit.contains(reason), "{what} is audited as {reason}: {audit}");
@@ -203,4 +198,55 @@ fn oauth_tokens_map_to_personas_and_bad_ones_get_401_with_resource_metadata() {
         assert!(!log.contains(signature), "a token in the gateway log");
         assert!(!audit.contains(signature), "a token in the audit log");
     }
+}
+
+/// A persona deleted while the gateway runs: its JWTs, valid as tokens, are refused at the door
+/// from the next snapshot on (401, audited as `unknown_persona`), also on a session they opened.
+#[test]
+fn a_jwt_for_a_persona_deleted_while_running_is_refused_from_then_on() {
+    let home = Home::new().fixture("server1", &[]);
+    home.write_servers();
+    for args in [&["persona", "create", "limited"][..], &["persona", "limited", "enable", "server1"]] {
+        assert!(home.vmcp(args).status.success());
+    }
+    let jwks_url = serve_jwks(jwks());
+    let server = Server::start(
+        home.path(),
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--oauth-issuer",
+            ISSUER,
+            "--oauth-jwks-url",
+            &jwks_url,
+            "--oauth-audience",
+            AUDIENCE,
+        ],
+    );
+    let url = server.url();
+    let jwt = token("rsa1", "k1", json!({}));
+    let (status, _, sid, body) = post(&url, &jwt, None, &initialize());
+    assert_eq!(status, 200, "{body}");
+    let sid = sid.expect("a session");
+    let (_, _, _, ok) = post(&url, &jwt, Some(&sid), &tools_call(1, "server1__echo"));
+    assert!(ok.contains("via jwt"), "{ok}");
+
+    let out = home.vmcp(&["persona", "delete", "limited"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Polls on the open session, so that no new sessions pile up meanwhile.
+    eventually("the deleted persona's JWT is refused", || {
+        post(&url, &jwt, Some(&sid), &tools_call(2, "server1__echo")).0 == 401
+    });
+    let (status, challenge, sid, body) = post(&url, &jwt, None, &initialize());
+    assert_eq!(status, 401, "and cannot open a new session: {body}");
+    assert!(sid.is_none());
+    assert!(challenge.starts_with("Bearer ") && challenge.contains("error=\"invalid_token\""), "{challenge}");
+
+    let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
+    assert!(
+        audit.lines().any(|l| l.contains("\"auth_failed\"") && l.contains("\"reason\":\"unknown_persona\"")),
+        "{audit}"
+    );
+    let signature = jwt.rsplit('.').next().unwrap();
+    assert!(!audit.contains(signature) && !server.stderr().contains(signature), "a token in a log");
 }

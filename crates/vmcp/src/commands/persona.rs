@@ -6,8 +6,8 @@
 //!   `delete NAME`;
 //! - `vmcp persona NAME enable|disable SERVER`;
 //! - `vmcp persona NAME allow|deny [--kind tool|prompt|resource] [--remove] SERVER:PATTERN`;
-//! - `vmcp persona NAME token create [--label TEXT] [--json]`, `token list [--json]`,
-//!   `token revoke ID`.
+//! - `vmcp persona NAME token create [--label TEXT] [--expires-in SPAN | --expires-at TIME]
+//!   [--json]`, `token list [--json]`, `token revoke ID`.
 //!
 //! Every change goes through `PersonaStore` (locked read-modify-write, atomic file) and is
 //! recorded in the audit log; an API key is printed once and never stored or logged.
@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use vmcp_config::Home;
 use vmcp_persona::audit::{AuditEvent, AuditLog};
-use vmcp_persona::tokens;
+use vmcp_persona::tokens::{self, Expiry};
 use vmcp_persona::{Effect, Persona, PersonaError, PersonaStore, RESERVED_NAMES, RuleKind};
 
 use crate::UsageError;
@@ -93,10 +93,17 @@ enum TokenVerb {
     Create {
         #[arg(long)]
         label: Option<String>,
+        /// The key stops working this long after now: a number and a unit, s, m, h, d or w
+        /// (`30d`, `12h`).
+        #[arg(long, value_name = "SPAN", conflicts_with = "expires_at")]
+        expires_in: Option<String>,
+        /// The key stops working at this RFC 3339 time (`2026-12-31T23:59:59Z`).
+        #[arg(long, value_name = "TIME")]
+        expires_at: Option<String>,
         #[arg(long)]
         json: bool,
     },
-    /// List keys (ids, labels, dates; never the keys).
+    /// List keys (ids, labels, dates, expiry; never the keys).
     List {
         #[arg(long)]
         json: bool,
@@ -231,14 +238,31 @@ fn change_rule(
 
 fn token(home: &Home, store: &PersonaStore, name: &str, cmd: TokenVerb) -> anyhow::Result<()> {
     match cmd {
-        TokenVerb::Create { label, json } => {
-            let (_, issued) = store.update(name, |p| tokens::issue(p, label)).map_err(usage)?;
-            audit(home, name, "token_create", &issued.id);
+        TokenVerb::Create { label, expires_in, expires_at, json } => {
+            let expiry = match (expires_in, expires_at) {
+                (Some(span), _) => Some(Expiry::after(&span).map_err(usage)?),
+                (None, Some(at)) => Some(Expiry::at(&at).map_err(usage)?),
+                (None, None) => None,
+            };
+            let (_, issued) = store.update(name, |p| tokens::issue(p, label, expiry)).map_err(usage)?;
+            let until = expiry.map(Expiry::to_rfc3339);
+            let detail = match &until {
+                Some(t) => format!("{} (expires {t})", issued.id),
+                None => issued.id.clone(),
+            };
+            audit(home, name, "token_create", &detail);
             if json {
-                println!("{}", json!({ "persona": name, "id": issued.id, "key": issued.key }));
+                println!(
+                    "{}",
+                    json!({ "persona": name, "id": issued.id, "key": issued.key, "expires": until })
+                );
             } else {
                 println!("{}", issued.key);
-                eprintln!("key {} for persona `{name}`: shown once, only its hash is kept", issued.id);
+                let until = until.as_deref().map_or(String::new(), |t| format!(", valid until {t}"));
+                eprintln!("key {} for persona `{name}`{until}: shown once, only its hash is kept", issued.id);
+            }
+            if expiry.is_some_and(Expiry::passed) {
+                eprintln!("vmcp: warning: key {} has already expired; it will be refused", issued.id);
             }
         }
         TokenVerb::List { json } => {
@@ -250,7 +274,18 @@ fn token(home: &Home, store: &PersonaStore, name: &str, cmd: TokenVerb) -> anyho
                 println!("no keys (create one with `vmcp persona {name} token create`)");
             } else {
                 for t in &p.raw().tokens {
-                    println!("{}  {}  {}", t.id, t.created, t.label.as_deref().unwrap_or(""));
+                    let expires = match t.expiry() {
+                        Some(e) if e.passed() => format!("expired {}", e.to_rfc3339()),
+                        Some(e) => format!("expires {}", e.to_rfc3339()),
+                        None => "never expires".to_owned(),
+                    };
+                    println!(
+                        "{}  {}  {:<36}  {}",
+                        t.id,
+                        t.created,
+                        expires,
+                        t.label.as_deref().unwrap_or("")
+                    );
                 }
             }
         }
@@ -276,9 +311,15 @@ fn describe(p: &Persona) -> serde_json::Value {
     })
 }
 
-/// What may be shown of a key: its id, label and date (never its hash).
+/// What may be shown of a key: its id, label, dates and whether it has expired (never its hash).
 fn token_summary(t: &tokens::RawToken) -> serde_json::Value {
-    json!({ "id": t.id, "label": t.label, "created": t.created })
+    json!({
+        "id": t.id,
+        "label": t.label,
+        "created": t.created,
+        "expires": t.expires,
+        "expired": t.expiry().is_some_and(Expiry::passed),
+    })
 }
 
 fn print_persona(p: &Persona) {

@@ -2,8 +2,9 @@
 //! front without authentication (loopback only), the local user.
 //!
 //! - Every request to an HTTP front (Streamable HTTP, legacy SSE) and every WebSocket upgrade
-//!   carries `Authorization: Bearer ...`; a missing, wrong, revoked or expired credential gets
-//!   401 with `WWW-Authenticate: Bearer ...` (with `resource_metadata` in OAuth mode, RFC 9728).
+//!   carries `Authorization: Bearer ...`; a missing, wrong, revoked or expired credential, or a
+//!   valid JWT naming a persona the current snapshot does not have, gets 401 with
+//!   `WWW-Authenticate: Bearer ...` (with `resource_metadata` in OAuth mode, RFC 9728).
 //! - The credential never goes further: backends get their own requests, and logs and the audit
 //!   log name a key by its public id and a JWT by its `sub` only.
 //! - `/.well-known/oauth-protected-resource` describes this resource (OAuth mode).
@@ -90,23 +91,28 @@ pub async fn authenticate(auth: &Auth, headers: &HeaderMap, peer: SocketAddr) ->
     if auth.api_keys && bearer.starts_with(KEY_PREFIX) {
         let personas = auth.book.load();
         return match personas.authenticate(bearer) {
-            Some(a) => Ok(Caller {
+            Ok(a) => Ok(Caller {
                 identity: Identity::Network(peer),
                 access: Access::Persona(PersonaAccess {
                     name: a.persona.name().into(),
                     credential: format!("token:{}", a.token_id).into(),
                     token: Some(a.token_id.into()),
-                    expires: None,
+                    // An expiring key also ends what it opened (WebSocket, SSE) at its expiry.
+                    expires: a.expires.map(|e| Arc::new(e.as_secs_ceil().into())),
                     book: auth.book.clone(),
                 }),
             }),
-            None => Err(refuse(auth, headers, peer, "unknown_key", Some("invalid_token"))),
+            Err(why) => Err(refuse(auth, headers, peer, why.as_str(), Some("invalid_token"))),
         };
     }
     let Some(oauth) = &auth.oauth else {
         return Err(refuse(auth, headers, peer, "unknown_key", Some("invalid_token")));
     };
     match oauth.validator.verify(bearer).await {
+        // Checked against the current snapshot: a persona deleted while running is refused.
+        Ok(v) if auth.book.load().get(&v.persona).is_none() => {
+            Err(refuse(auth, headers, peer, "unknown_persona", Some("invalid_token")))
+        }
         Ok(v) => Ok(Caller {
             identity: Identity::Network(peer),
             access: Access::Persona(PersonaAccess {
