@@ -761,6 +761,8 @@ fn an_expiring_api_key_works_until_its_expiry_and_gets_401_after() {
     );
     assert!(line(&expired["id"]).contains("expired 2019-12-31T22:00:00.000Z"), "{text}");
     assert!(line(&forever["id"]).contains("never expires"), "{text}");
+    let show = String::from_utf8(home.vmcp(&["persona", "show", "limited"]).stdout).unwrap();
+    assert!(show.contains("keys:        4 (2 expired)"), "{show}");
     let file = home.path().join("config/personas/persona-limited.json");
     let stored: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let stored_forever =

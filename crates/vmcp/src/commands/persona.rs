@@ -346,5 +346,7 @@ fn print_persona(p: &Persona) {
             }
         }
     }
-    println!("keys:        {}", raw.tokens.len());
+    let expired = raw.tokens.iter().filter(|t| t.expiry().is_some_and(Expiry::passed)).count();
+    let expired = if expired > 0 { format!(" ({expired} expired)") } else { String::new() };
+    println!("keys:        {}{expired}", raw.tokens.len());
 }
