@@ -147,10 +147,15 @@ impl Gateway {
         if started.is_empty() && removed.is_empty() {
             return;
         }
-        {
-            let _guard = self.rebuild.lock().await;
+        // Subscriptions held at a replaced server are made at its successor before the swap.
+        let leaving: Vec<_> = removed
+            .iter()
+            .map(|m| (m.clone(), next.iter().find(|n| n.spec.id == m.spec.id).cloned()))
+            .collect();
+        crate::subscriptions::remount(self, &self.rebuild, &leaving, || {
             *self.mounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Self::build(next));
-        }
+        })
+        .await;
         for m in &removed {
             tracing::info!(server = %m.spec.id, "unmounting");
             m.shutdown().await;

@@ -13,6 +13,16 @@
 //! A replica the supervisor restarts is a new process that knows none of this: `restore` makes
 //! every subscription its predecessor held again (once per URI, however many sessions share
 //! it) before the new process takes the replica's place, so it returns to rotation with them.
+//!
+//! A server remounted with a changed spec (`Gateway::apply`) is new processes too: `remount`
+//! makes every subscription of the old server again at the new one (at the replica a fresh
+//! subscribe would choose, once per URI there) before it takes the old one's place, then ends
+//! them at the old one. An unmounted server's subscriptions are dropped, and its sessions no
+//! longer count as subscribed (they can subscribe again if it comes back).
+//!
+//! Invariant: the table only speaks of the servers mounted now. Whatever swaps the mounted set
+//! or a replica's process does it under the table's lock, and whatever adds to the table checks,
+//! under that lock, that the server it adds for is still the one mounted (`is_current`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +34,7 @@ use vmcp_protocol::{Era, RpcError};
 
 use crate::era;
 use crate::gateway::{Gateway, Mounted};
+use crate::mounted::Replica;
 use crate::route::{self, Reply};
 use crate::session::Session;
 use crate::upstream::{Upstream, UpstreamError};
@@ -111,12 +122,35 @@ pub async fn for_listener(gw: &Gateway, session: &Arc<Session>, uri: &str) -> Re
 }
 
 /// Count the session on (server, its replica, uri); the first one subscribes at that replica.
+/// If the server was remounted since the request was routed, subscribe at the one mounted now.
 async fn acquire(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> Result<(), RpcError> {
-    let lease = m.choose(Some(crate::resilience::affinity_key(session)), 0)?;
+    let mut m = m.clone();
+    loop {
+        if let Some(done) = acquire_at(gw, session, &m, uri).await {
+            return done;
+        }
+        m = gw.mounts().get(&m.spec.id).cloned().ok_or_else(|| {
+            RpcError::new(
+                vmcp_protocol::ErrorCode::ServerUnavailable,
+                format!("server `{}` was unmounted", m.spec.id),
+            )
+        })?;
+    }
+}
+
+/// `acquire` at `m`; `None` if `m` is no longer the server mounted under its id.
+async fn acquire_at(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> Option<Result<(), RpcError>> {
+    let lease = match m.choose(Some(crate::resilience::affinity_key(session)), 0) {
+        Ok(lease) => lease,
+        Err(e) => return Some(Err(e)),
+    };
     let replica = lease.index;
     let key = (m.spec.id.clone(), replica, uri.to_owned());
     let (made, joined) = {
         let mut held = held(gw);
+        if !is_current(gw, m) {
+            return None;
+        }
         held.by_session.insert((session, m.spec.id.clone(), uri.to_owned()), replica);
         let n = held.counts.entry(key.clone()).or_insert(0);
         *n += 1;
@@ -135,13 +169,14 @@ async fn acquire(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> Res
             None => true,
         };
         if took {
-            return Ok(());
+            return Some(Ok(()));
         }
-        forget(&mut held(gw), session, &key);
-        return Err(RpcError::new(
+        // A remount may have made it again meanwhile: then the last count ends it there.
+        release(gw, session, m, uri);
+        return Some(Err(RpcError::new(
             vmcp_protocol::ErrorCode::BackendError,
             format!("server `{}` refused the subscription to `{uri}`", m.spec.id),
-        ));
+        )));
     };
     let timeout = Duration::from_secs_f64(m.spec.timeout_secs);
     let outcome = subscribe_at(gw, &lease.up, uri, timeout).await;
@@ -165,7 +200,13 @@ async fn acquire(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> Res
         }
     }
     let _ = made.send(Some(outcome.is_ok()));
-    outcome.map(|_| ()).map_err(|f| f.rpc(&m.spec.id, uri))
+    Some(outcome.map(|_| ()).map_err(|f| f.rpc(&m.spec.id, uri)))
+}
+
+/// Whether `m` is the server mounted under its id now: not one still starting to replace it,
+/// nor one replaced or unmounted. Call under the table's lock (`remount` swaps under it).
+fn is_current(gw: &Gateway, m: &Mounted) -> bool {
+    gw.mounts().get(&m.spec.id).is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), m))
 }
 
 /// Subscribe to `uri` at one backend connection: `resources/subscribe` (legacy), or a
@@ -242,7 +283,8 @@ pub(crate) fn acknowledged(gw: &Gateway, up: &Arc<Upstream>, params: Option<&str
 /// Take back one session's count on a backend subscription that did not take.
 fn forget(held: &mut Held, session: u64, key: &Key) {
     let (server, _, uri) = key;
-    held.by_session.remove(&(session, server.clone(), uri.clone()));
+    let Some(replica) = held.by_session.remove(&(session, server.clone(), uri.clone())) else { return };
+    let key = &(server.clone(), replica, uri.clone());
     if let Some(n) = held.counts.get_mut(key) {
         *n -= 1;
         if *n == 0 {
@@ -270,12 +312,23 @@ pub fn release(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) {
             }
             None => return,
         }
-        // Read under the lock: a replica `restore`s and swaps in under it too, so exactly one of
-        // the two ends a subscription whose last session leaves while its replica comes back.
-        let Some(up) = m.replicas.get(replica).map(crate::mounted::Replica::up) else { return };
-        (up, held.listens.remove(&key))
+        let listen = held.listens.remove(&key);
+        // Read under the lock: a replica `restore`s and a server is remounted under it too, so
+        // exactly one ends a subscription whose last session leaves while it is being made again;
+        // and `m` may be a server replaced since the caller looked it up: end it where it is held.
+        let Some(up) = gw.mounts().get(&m.spec.id).and_then(|c| c.replicas.get(replica)).map(Replica::up)
+        else {
+            return end_at_none(listen);
+        };
+        (up, listen)
     };
     end_at(up, uri, listen);
+}
+
+fn end_at_none(listen: Option<AbortHandle>) {
+    if let Some(task) = listen {
+        task.abort();
+    }
 }
 
 /// End a backend subscription at `up`: abort its listen (dropping the request cancels it at
@@ -304,6 +357,11 @@ pub(crate) async fn restore(gw: &Gateway, m: &Mounted, i: usize, next: &Arc<Upst
     let server = &m.spec.id;
     let uris: Vec<String> = {
         let held = held(gw);
+        // A server starting to replace another, or replaced: nothing in the table is its own.
+        if !is_current(gw, m) {
+            swap();
+            return;
+        }
         // A subscription still being made was being made at the dead process: it fails and is
         // taken back by its own `acquire`.
         held.counts
@@ -323,14 +381,17 @@ pub(crate) async fn restore(gw: &Gateway, m: &Mounted, i: usize, next: &Arc<Upst
     {
         let mut held = held(gw);
         swap();
+        // Replaced while these were being made (`remount`): they are not the table's any more.
+        let current = is_current(gw, m);
         for (uri, outcome) in uris.into_iter().zip(made) {
             let key = (server.clone(), i, uri);
             match outcome {
+                Err(_) if !current => {}
                 Err(f) => tracing::error!(
                     server = %server, replica = i,
                     "subscription lost in the restart: {}", f.rpc(server, &key.2).message
                 ),
-                Ok(listen) if !held.counts.contains_key(&key) => stale.push((key.2, listen)),
+                Ok(listen) if !current || !held.counts.contains_key(&key) => stale.push((key.2, listen)),
                 Ok(listen) => {
                     restored += 1;
                     if let Some(old) = listen.and_then(|l| held.listens.insert(key, l)) {
@@ -344,4 +405,199 @@ pub(crate) async fn restore(gw: &Gateway, m: &Mounted, i: usize, next: &Arc<Upst
     for (uri, listen) in stale {
         end_at(next.clone(), &uri, listen);
     }
+}
+
+/// A server leaving the mounted set, with the server taking its place under the same id (its
+/// spec changed) or none (unmounted).
+pub(crate) type Leaving = (Arc<Mounted>, Option<Arc<Mounted>>);
+
+/// A backend subscription `remount` made at a new server: the connection it was made at, and
+/// how it went.
+type Made = (Arc<Upstream>, Result<Option<AbortHandle>, Failure>);
+
+/// A backend subscription to end: where, its URI, its listen (modern).
+type End = (Arc<Upstream>, String, Option<AbortHandle>);
+
+/// Swap in a new mounted set (`swap`, called once, under `rebuild` and the table's lock) where
+/// the servers in `leaving` are replaced or gone. Before it, every subscription sessions hold at
+/// a replaced server is made at its successor, at the replica a fresh subscribe of each session
+/// would choose, once per (replica, URI); in the same lock step as the swap the table moves to
+/// the successor, so no session subscribes at the old server after its entries moved, and none
+/// is left out. Then the old server's subscriptions are ended (a legacy `resources/unsubscribe`
+/// only while it still runs). An unmounted server's entries are dropped, and its sessions no
+/// longer count as subscribed. A subscription that cannot be made again is logged; its sessions
+/// stay subscribed through vMCP, and the successor's supervisor makes it when that replica
+/// restarts.
+pub(crate) async fn remount(
+    gw: &Gateway,
+    rebuild: &tokio::sync::Mutex<()>,
+    leaving: &[Leaving],
+    swap: impl FnOnce(),
+) {
+    // (session, server) → the successor's replica for that session: chosen once.
+    let mut chosen = HashMap::new();
+    let mut made: HashMap<Key, Made> = HashMap::new();
+    let (_guard, mut table) = loop {
+        // Subscribes still being made at a leaving server end first: their outcome decides
+        // whether the session is in the table.
+        let pending = held(gw)
+            .pending
+            .iter()
+            .filter(|(k, _)| leaving.iter().any(|(old, _)| old.spec.id == k.0))
+            .map(|(_, rx)| rx.clone())
+            .collect::<Vec<_>>();
+        for mut rx in pending {
+            let _ = rx.wait_for(Option::is_some).await;
+        }
+        let todo = missing(&wanted(&held(gw), leaving, &mut chosen), &made);
+        make(gw, leaving, todo, &mut made).await;
+        let guard = rebuild.lock().await;
+        let table = held(gw);
+        let settled = !table.pending.keys().any(|k| leaving.iter().any(|(old, _)| old.spec.id == k.0));
+        if settled && missing(&wanted(&table, leaving, &mut chosen), &made).is_empty() {
+            break (guard, table);
+        }
+    };
+    swap();
+    let (ends, dropped) = move_table(&mut table, leaving, &chosen, made);
+    drop(table);
+    for (up, uri, listen) in ends {
+        end_at(up, &uri, listen);
+    }
+    for (session, uri) in dropped {
+        if let Some(s) = gw.session(session) {
+            s.unsubscribe(&uri);
+        }
+    }
+}
+
+/// The backend subscriptions the successors must hold for the sessions in the table now, each
+/// with the connection of its replica.
+fn wanted(
+    held: &Held,
+    leaving: &[Leaving],
+    chosen: &mut HashMap<(u64, String), usize>,
+) -> HashMap<Key, Arc<Upstream>> {
+    let mut want = HashMap::new();
+    for (session, server, uri) in held.by_session.keys() {
+        let Some(next) = leaving.iter().find(|(old, _)| old.spec.id == *server).and_then(|(_, n)| n.as_ref())
+        else {
+            continue;
+        };
+        let replica = *chosen.entry((*session, server.clone())).or_insert_with(|| choose(next, *session));
+        let up = next.replicas[replica].up();
+        want.insert((server.clone(), replica, uri.clone()), up);
+    }
+    want
+}
+
+/// The replica a fresh subscribe of `session` would choose at `m`; with none to choose (none
+/// ready), one by the session's key, so that its supervisor makes the subscription once it is.
+fn choose(m: &Mounted, session: u64) -> usize {
+    let key = crate::resilience::affinity_key(session);
+    match m.choose(Some(key), 0) {
+        Ok(lease) => lease.index,
+        Err(_) => (key % m.replicas.len().max(1) as u64) as usize,
+    }
+}
+
+/// What `want` holds that was not made at the connection its replica has now.
+fn missing(want: &HashMap<Key, Arc<Upstream>>, made: &HashMap<Key, Made>) -> Vec<(Key, Arc<Upstream>)> {
+    want.iter()
+        .filter(|(k, up)| !made.get(*k).is_some_and(|(at, _)| Arc::ptr_eq(at, up)))
+        .map(|(k, up)| (k.clone(), up.clone()))
+        .collect()
+}
+
+/// Make `todo` at the successors, in parallel; what was made at a connection since replaced
+/// is ended.
+async fn make(
+    gw: &Gateway,
+    leaving: &[Leaving],
+    todo: Vec<(Key, Arc<Upstream>)>,
+    made: &mut HashMap<Key, Made>,
+) {
+    let timeout = |server: &str| {
+        leaving
+            .iter()
+            .find_map(|(_, n)| n.as_ref().filter(|n| n.spec.id == server))
+            .map_or(Duration::from_secs(30), |n| Duration::from_secs_f64(n.spec.timeout_secs))
+    };
+    let outcomes = futures_util::future::join_all(todo.iter().map(|((server, _, uri), up)| async {
+        if !up.is_ready() {
+            return Err(Failure::Upstream(UpstreamError::Closed(up.id().to_owned())));
+        }
+        subscribe_at(gw, up, uri, timeout(server)).await
+    }))
+    .await;
+    for ((key, up), outcome) in todo.into_iter().zip(outcomes) {
+        if let Some((_, Ok(Some(old)))) = made.insert(key, (up, outcome)) {
+            old.abort();
+        }
+    }
+}
+
+/// The table step of `remount`, right after the swap: the leaving servers' entries go; their
+/// sessions' move to the successor's replicas, with what `made` holds there. Returns the
+/// subscriptions to end (the old server's, and any made for sessions gone since) and the
+/// (session, uri) pairs of unmounted servers.
+fn move_table(
+    held: &mut Held,
+    leaving: &[Leaving],
+    chosen: &HashMap<(u64, String), usize>,
+    made: HashMap<Key, Made>,
+) -> (Vec<End>, Vec<(u64, String)>) {
+    let (mut ends, mut dropped) = (Vec::new(), Vec::new());
+    for (old, next) in leaving {
+        let server = &old.spec.id;
+        let keys: Vec<Key> = held.counts.keys().filter(|k| k.0 == *server).cloned().collect();
+        for key in keys {
+            held.counts.remove(&key);
+            let listen = held.listens.remove(&key);
+            match old.replicas.get(key.1) {
+                Some(r) => ends.push((r.up(), key.2, listen)),
+                None => end_at_none(listen),
+            }
+        }
+        let sessions: Vec<(u64, String, String)> =
+            held.by_session.keys().filter(|k| k.1 == *server).cloned().collect();
+        let before = dropped.len();
+        for entry in sessions {
+            held.by_session.remove(&entry);
+            let (session, server, uri) = entry;
+            let Some(&replica) = next.as_ref().and(chosen.get(&(session, server.clone()))) else {
+                dropped.push((session, uri));
+                continue;
+            };
+            *held.counts.entry((server.clone(), replica, uri.clone())).or_insert(0) += 1;
+            held.by_session.insert((session, server, uri), replica);
+        }
+        if next.is_none() {
+            tracing::info!(
+                server = %server,
+                "unmounted: dropped {} session subscription(s) to its resources", dropped.len() - before
+            );
+        }
+    }
+    let mut restored = HashMap::<String, usize>::new();
+    for (key, (up, outcome)) in made {
+        match outcome {
+            Ok(listen) if !held.counts.contains_key(&key) => ends.push((up, key.2, listen)),
+            Ok(listen) => {
+                *restored.entry(key.0.clone()).or_default() += 1;
+                if let Some(listen) = listen {
+                    held.listens.insert(key, listen);
+                }
+            }
+            Err(_) if !held.counts.contains_key(&key) => {}
+            Err(f) => tracing::error!(
+                server = %key.0, replica = key.1,
+                "subscription lost in the remount: {}", f.rpc(&key.0, &key.2).message
+            ),
+        }
+    }
+    for (server, n) in restored {
+        tracing::info!(server = %server, "remounted: {n} resource subscription(s) made at the new server");
+    }
+    (ends, dropped)
 }

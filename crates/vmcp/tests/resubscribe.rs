@@ -3,6 +3,11 @@
 //! subscription crashes and the supervisor restarts it, with one backend subscription per URI
 //! however many sessions share it, and none left once the last session has gone.
 //!
+//! The same across a live remount (issue 4, reload): a `servers.json` change to a running
+//! server's spec starts new processes, which hold the subscriptions before they take the old
+//! ones' place; unmounting the server drops them, and its sessions may subscribe again when it
+//! comes back.
+//!
 //! Each client is its own session on the WebSocket front; the backend is the fault fixture
 //! (`--faults`: `crash`; `touch` says whether the process has a subscriber for a URI). Waits
 //! poll with deadlines.
@@ -113,6 +118,41 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Whether `s` is mounted, as `vmcp/servers/health` lists it.
+    fn mounted(&mut self) -> bool {
+        let h = self.ok("vmcp/servers/health", json!({}));
+        h["servers"].as_array().unwrap().iter().any(|s| s["id"] == "s")
+    }
+
+    /// Wait until `s` is mounted with a ready process other than `old`.
+    fn wait_new_process(&mut self, server: &Server, old: Option<u64>) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.mounted() {
+                let (status, pid) = self.pid();
+                if status == "ready" && pid.is_some() && pid != old {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "no new process of `s`:\n{}", server.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Replace the registry as `vmcp mount`/`unmount` do: write aside, rename into place.
+fn write_servers(home: &Home, servers: Value) {
+    let path = home.path().join("registry/servers.json");
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&json!({ "servers": servers })).unwrap()).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+}
+
+fn remounted_log_lines(server: &Server) -> usize {
+    server.stderr().matches("remounted: 1 resource subscription(s) made at the new server").count()
+}
+
 fn restored_log_lines(server: &Server) -> usize {
     server.stderr().matches("re-established 1 resource subscription(s)").count()
 }
@@ -166,4 +206,68 @@ fn a_legacy_backends_subscription_survives_its_restart() {
 #[test]
 fn a_modern_backends_subscription_listen_survives_its_restart() {
     survive_a_restart(&["--era", "modern"]);
+}
+
+/// Subscribe two sessions; change the server's spec in `servers.json` (its environment: same
+/// resources, new processes) and check updates; unmount it, mount it again: nothing is
+/// subscribed there, and a session can subscribe again.
+fn survive_a_remount(flags: &[&str]) {
+    let mut args = vec!["--name", "s", "--faults"];
+    args.extend_from_slice(flags);
+    let entry = |environment: Value| json!({ "id": "s", "command": FIXTURE, "args": args, "environment": environment });
+    let home = Home::new().server(entry(json!({})));
+    home.write_servers();
+    let server = Server::start(home.path(), &["--ws", "127.0.0.1:0"]);
+    let addr = server.ws.clone().unwrap();
+    let (mut a, mut b) = (Client::connect(&addr), Client::connect(&addr));
+    a.ok("resources/subscribe", json!({ "uri": URI }));
+    b.ok("resources/subscribe", json!({ "uri": URI }));
+    assert_eq!(a.touch(), "notified subscribers");
+    assert_eq!((a.updates(), b.updates()), (1, 1), "one update each before the remount");
+
+    let (_, old) = a.pid();
+    write_servers(&home, json!([entry(json!({ "VMCP_TEST_SPEC": "2" }))]));
+    a.wait_new_process(&server, old);
+    // The new server takes the old one's place with the subscription in place.
+    assert_eq!(a.touch(), "notified subscribers", "the new process holds the subscription");
+    assert_eq!(
+        (a.updates(), b.updates()),
+        (1, 1),
+        "each session gets the update once after the remount (one backend subscription, not two)"
+    );
+    assert_eq!(remounted_log_lines(&server), 1, "one URI made again once:\n{}", server.stderr());
+
+    // Unmount: the table drops both sessions' subscriptions.
+    write_servers(&home, json!([]));
+    let deadline = Instant::now() + WAIT;
+    while a.mounted() {
+        assert!(Instant::now() < deadline, "`s` was never unmounted:\n{}", server.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Mounted again: nothing held over from before is made there...
+    write_servers(&home, json!([entry(json!({}))]));
+    a.wait_new_process(&server, None);
+    assert_eq!(a.touch(), "not subscribed", "no subscription outlived the unmount");
+    assert_eq!((a.updates(), b.updates()), (0, 0));
+    assert_eq!(remounted_log_lines(&server), 1, "nothing made again at the new mount");
+    // ...and a session is no longer subscribed through vMCP either: subscribing again takes.
+    a.ok("resources/subscribe", json!({ "uri": URI }));
+    assert_eq!(a.touch(), "notified subscribers", "subscribing again after the unmount takes");
+    assert_eq!((a.updates(), b.updates()), (1, 0));
+    // The log says so too.
+    assert!(
+        server.stderr().contains("unmounted: dropped 2 session subscription(s) to its resources"),
+        "{}",
+        server.stderr()
+    );
+}
+
+#[test]
+fn a_legacy_backends_subscription_survives_a_remount() {
+    survive_a_remount(&[]);
+}
+
+#[test]
+fn a_modern_backends_subscription_listen_survives_a_remount() {
+    survive_a_remount(&["--era", "modern"]);
 }
