@@ -693,8 +693,9 @@ fn sigterm_drains_requests_in_flight_over_http_and_websocket_then_exits() {
 
 // ------------------------------------------------------------- upstream credentials ----
 
-/// A minimal legacy Streamable HTTP server on threads: its one tool, `whoami`, answers with the
-/// `Authorization` header the request carried. Returns its URL.
+/// A minimal legacy Streamable HTTP server on threads: its tool `whoami` answers with the
+/// `Authorization` header the request carried, `target` with the request line's target (the
+/// absolute URL when it was reached as a forward proxy). Returns its URL.
 fn recording_backend() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
@@ -711,6 +712,7 @@ fn serve_recorded(mut conn: TcpStream) {
     let mut line = String::new();
     while reader.read_line(&mut line).unwrap_or(0) > 0 {
         let method = line.split_whitespace().next().unwrap_or("").to_owned();
+        let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
         let (mut auth, mut len) = (String::new(), 0);
         loop {
             line.clear();
@@ -730,7 +732,7 @@ fn serve_recorded(mut conn: TcpStream) {
             return;
         }
         let (status, reply) =
-            if method == "POST" { recorded_answer(&body, &auth) } else { (405, String::new()) };
+            if method == "POST" { recorded_answer(&body, &auth, &target) } else { (405, String::new()) };
         let head = format!(
             "HTTP/1.1 {status} -\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             reply.len()
@@ -742,14 +744,21 @@ fn serve_recorded(mut conn: TcpStream) {
     }
 }
 
-fn recorded_answer(body: &[u8], auth: &str) -> (u16, String) {
+fn recorded_answer(body: &[u8], auth: &str, target: &str) -> (u16, String) {
     let msg: Value = serde_json::from_slice(body).unwrap_or_default();
     let Some(id) = msg.get("id") else { return (202, String::new()) };
     let result = match msg["method"].as_str() {
         Some("initialize") => json!({ "protocolVersion": "2025-06-18", "capabilities": { "tools": {} },
             "serverInfo": { "name": "recorder", "version": "1" } }),
-        Some("tools/list") => json!({ "tools": [{ "name": "whoami", "inputSchema": { "type": "object" } }] }),
-        Some("tools/call") => json!({ "content": [{ "type": "text", "text": format!("auth=[{auth}]") }] }),
+        Some("tools/list") => json!({ "tools": [{ "name": "whoami", "inputSchema": { "type": "object" } },
+            { "name": "target", "inputSchema": { "type": "object" } }] }),
+        Some("tools/call") => {
+            let text = match msg["params"]["name"].as_str() {
+                Some("target") => format!("target=[{target}]"),
+                _ => format!("auth=[{auth}]"),
+            };
+            json!({ "content": [{ "type": "text", "text": text }] })
+        }
         _ => {
             return (
                 200,
@@ -804,6 +813,44 @@ fn upstream_credentials_come_from_the_secrets_file_and_the_clients_token_stays_o
     assert!(log.contains("servers ready") && log.contains("DEBUG"), "the log runs at debug: {log}");
     assert!(!log.contains(SECRET), "the secret leaked into the log:\n{log}");
     assert!(!log.contains(CLIENT_TOKEN), "the client's token leaked into the log:\n{log}");
+}
+
+#[test]
+fn an_http_upstream_is_reached_through_the_proxy_the_environment_names() {
+    // The recording backend stands in for the proxy: the server's own host does not resolve, so
+    // a call only succeeds if vMCP sends it to HTTP_PROXY, which gets the absolute URL.
+    let proxy = recording_backend();
+    let proxy = proxy.trim_end_matches("/mcp");
+    let upstream = "http://mcp.upstream.invalid:8123/mcp";
+    let home =
+        Home::new().server(json!({ "id": "p", "transport": "http", "url": upstream, "era": "legacy" }));
+    home.write_servers();
+    let gateway = |proxy: Option<&str>| {
+        let mut cmd = std::process::Command::new(VMCP);
+        let log = home.path().join(if proxy.is_some() { "proxied.log" } else { "direct.log" });
+        cmd.arg("start").env("VMCP_HOME", home.path()).stderr(std::fs::File::create(&log).unwrap());
+        for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+            cmd.env_remove(var);
+        }
+        cmd.env_remove("NO_PROXY").env_remove("no_proxy");
+        if let Some(proxy) = proxy {
+            cmd.env("HTTP_PROXY", proxy);
+        }
+        cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        let mut gw = Gateway::from_command(cmd);
+        gw.stderr_path = log;
+        gw.initialize(json!({}));
+        gw
+    };
+    let mut proxied = gateway(Some(proxy));
+    assert_eq!(proxied.call_text("p__target", json!({})), format!("target=[{upstream}]"));
+
+    drop(proxied);
+
+    // Without the variable the same server is unreachable: the proxy really carried the calls.
+    let mut direct = gateway(None);
+    let servers = direct.ok("vmcp/servers/list", json!({}));
+    assert_ne!(servers["servers"][0]["status"], "ready", "{servers}");
 }
 
 #[test]

@@ -39,7 +39,7 @@ pub(super) struct Link {
     opts: Options,
     /// Bounds the POSTs in flight toward this server.
     limit: Arc<Semaphore>,
-    client: HttpClient,
+    client: Route,
     /// Parsed once.
     url: Uri,
     headers: HeaderMap,
@@ -112,12 +112,13 @@ pub(super) fn connect(
     for (name, value) in &configured_headers(up)? {
         headers.insert(name, value.clone());
     }
+    let uri = parse_url(url)?;
     let link = Arc::new(Link {
         up: Arc::downgrade(up),
         opts: opts.clone(),
         limit: Arc::new(Semaphore::new(MAX_CONCURRENT_POSTS)),
-        client: client()?,
-        url: parse_url(url)?,
+        client: Route::to(&uri, up)?,
+        url: uri,
         headers,
         session: Mutex::new((None, 0)),
         version: Mutex::new(None),
@@ -166,10 +167,60 @@ impl Link {
 }
 
 /// The HTTP client toward Streamable HTTP servers: hyper's pooled keep-alive client over
-/// rustls (the platform's roots), HTTP/1.1. reqwest (still used for legacy SSE upstreams) cost
-/// ~10% of the gateway's CPU per request in its own layers (redirects, URL conversion, its
-/// request and response wrappers); the proxy hop needs none of them.
+/// rustls (the platform's roots), HTTP/1.1. reqwest (still used for legacy SSE upstreams and for
+/// servers behind a proxy, see `Route`) cost ~10% of the gateway's CPU per request in its own
+/// layers (redirects, URL conversion, its request and response wrappers); a direct hop needs
+/// none of them.
 type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// How a link reaches its server: straight, or through the proxy the environment names for its
+/// URL (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, as curl reads them), which
+/// reqwest's proxy support handles (plain forwarding and `CONNECT` tunnels, with credentials).
+#[allow(clippy::large_enum_variant)] // one per upstream link, never moved on the hot path
+enum Route {
+    Direct(HttpClient),
+    Proxied(reqwest::Client, reqwest::Url),
+}
+
+impl Route {
+    fn to(url: &Uri, up: &Upstream) -> Result<Route, String> {
+        if hyper_util::client::proxy::matcher::Matcher::from_system().intercept(url).is_none() {
+            return Ok(Route::Direct(client()?));
+        }
+        tracing::info!(server = %up.spec.id, "reaching {url} through the proxy named in the environment");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            // A POST that is redirected must not be re-sent elsewhere behind vMCP's back.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        let url = reqwest::Url::parse(&url.to_string()).map_err(|e| format!("invalid URL `{url}`: {e}"))?;
+        Ok(Route::Proxied(client, url))
+    }
+}
+
+/// A response body from either route.
+pub(super) enum Body {
+    Direct(Incoming),
+    Proxied(reqwest::Body),
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            Body::Direct(b) => std::pin::Pin::new(b).poll_frame(cx).map_err(Into::into),
+            Body::Proxied(b) => std::pin::Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+}
 
 fn client() -> Result<HttpClient, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -212,17 +263,21 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 impl Link {
-    async fn send(
-        &self,
-        method: Method,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> Result<Response<Incoming>, String> {
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = method;
-        *req.uri_mut() = self.url.clone();
-        *req.headers_mut() = headers;
-        self.client.request(req).await.map_err(|e| chain(&e))
+    async fn send(&self, method: Method, headers: HeaderMap, body: Bytes) -> Result<Response<Body>, String> {
+        match &self.client {
+            Route::Direct(client) => {
+                let mut req = Request::new(Full::new(body));
+                *req.method_mut() = method;
+                *req.uri_mut() = self.url.clone();
+                *req.headers_mut() = headers;
+                Ok(client.request(req).await.map_err(|e| chain(&e))?.map(Body::Direct))
+            }
+            Route::Proxied(client, url) => {
+                let sent = client.request(method, url.clone()).headers(headers).body(body).send().await;
+                let resp: Response<reqwest::Body> = sent.map_err(|e| chain(&e))?.into();
+                Ok(resp.map(Body::Proxied))
+            }
+        }
     }
 }
 
@@ -361,7 +416,7 @@ async fn exchange(
 }
 
 /// The session id a response established, if it is a usable header value.
-fn session_of(resp: &Response<Incoming>) -> Option<HeaderValue> {
+fn session_of(resp: &Response<Body>) -> Option<HeaderValue> {
     resp.headers().get(SESSION).filter(|v| v.to_str().is_ok()).cloned()
 }
 
@@ -402,7 +457,7 @@ fn deliver_body(
 async fn read_sse(
     up: &Arc<Upstream>,
     link: &Link,
-    resp: Response<Incoming>,
+    resp: Response<Body>,
     id: Option<u64>,
     opts: &Options,
 ) -> bool {
