@@ -15,9 +15,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway (stdio front on this process's stdin/stdout).
     Start {
-        /// Config file (default: $VMCP_HOME/config/vmcp.toml).
-        #[arg(long, short)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigFile,
         /// Serve Streamable HTTP (and legacy SSE) on HOST:PORT, overriding the config.
         #[arg(long, value_name = "HOST:PORT")]
         http: Option<String>,
@@ -39,8 +38,8 @@ pub enum Command {
     Stop,
     /// List the configured servers (with live status when a gateway is running).
     List {
-        #[arg(long, short)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigFile,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -49,14 +48,16 @@ pub enum Command {
     Info {
         /// Server id.
         id: String,
-        #[arg(long, short)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigFile,
         #[arg(long)]
         json: bool,
     },
     /// Add a stdio server to the registry: `vmcp mount ID -- COMMAND [ARGS...]`.
     Mount {
         id: String,
+        #[command(flatten)]
+        config: ConfigFile,
         /// Environment for the server, `KEY=VALUE` (values may use `${VAR}`).
         #[arg(long = "env", short = 'e')]
         env: Vec<String>,
@@ -68,7 +69,11 @@ pub enum Command {
         command: Vec<String>,
     },
     /// Remove a server from the registry.
-    Unmount { id: String },
+    Unmount {
+        id: String,
+        #[command(flatten)]
+        config: ConfigFile,
+    },
     /// Package repositories: add, list, remove, sync.
     Repo {
         #[command(subcommand)]
@@ -77,13 +82,33 @@ pub enum Command {
     /// Search the repositories (the built-in catalog works offline).
     Search(vmcp_repository::cli::SearchArgs),
     /// Install a server from a repository and register it.
-    Install(vmcp_repository::cli::InstallArgs),
+    Install {
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        args: vmcp_repository::cli::InstallArgs,
+    },
     /// Update installed servers (the old version is kept for rollback).
-    Update(vmcp_repository::cli::UpdateArgs),
+    Update {
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        args: vmcp_repository::cli::UpdateArgs,
+    },
     /// Go back to the previously installed version.
-    Rollback(vmcp_repository::cli::RollbackArgs),
+    Rollback {
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        args: vmcp_repository::cli::RollbackArgs,
+    },
     /// Remove an installed server and its registry entry.
-    Uninstall(vmcp_repository::cli::UninstallArgs),
+    Uninstall {
+        #[command(flatten)]
+        config: ConfigFile,
+        #[command(flatten)]
+        args: vmcp_repository::cli::UninstallArgs,
+    },
     /// Personas: named access sets (`vmcp persona create|list|show|delete`,
     /// `vmcp persona NAME enable|disable SERVER`, `allow|deny SERVER:PATTERN`, `token ...`).
     Persona {
@@ -107,11 +132,30 @@ pub enum Command {
 pub enum ConfigCommand {
     /// Check vmcp.toml and servers.json; exit 64 naming the file, place and problem.
     Validate {
-        #[arg(long, short)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Print where vMCP keeps its files.
-    Paths,
+    Paths {
+        #[command(flatten)]
+        config: ConfigFile,
+    },
+}
+
+/// `--config FILE`: the vmcp.toml a command follows, and so the servers registry it reads or
+/// changes (`gateway.servers_file`, relative to that file's directory). The gateway and every
+/// registry command take the same option, so they agree on one registry.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigFile {
+    /// Config file (default: $VMCP_HOME/config/vmcp.toml); its `servers_file` names the registry.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigFile {
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.config.as_deref()
+    }
 }
 
 /// Who callers are: the stdio user's persona, and authentication on the network fronts.

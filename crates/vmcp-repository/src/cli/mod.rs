@@ -6,6 +6,8 @@
 
 mod render;
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result, bail};
 use vmcp_config::Home;
 
@@ -268,11 +270,13 @@ fn lookup<'i>(index: &'i Index, name: &str) -> Option<(&'i Package, Vec<&'i str>
     Some((*first, rest.iter().map(|p| p.repository.as_str()).collect()))
 }
 
-fn installer<'a>(home: &'a Home, prompter: &'a TerminalPrompter) -> Installer<'a> {
-    Installer::new(home, Progress::stderr(), prompter)
+/// An installer changing `registry`: the servers registry the command's vmcp.toml names
+/// (`gateway.servers_file`, resolved by the caller as the gateway resolves it).
+fn installer<'a>(home: &'a Home, registry: PathBuf, prompter: &'a TerminalPrompter) -> Installer<'a> {
+    Installer::new(home, Progress::stderr(), prompter).with_registry_file(registry)
 }
 
-pub fn run_install(home: &Home, args: InstallArgs) -> Result<()> {
+pub fn run_install(home: &Home, registry: PathBuf, args: InstallArgs) -> Result<()> {
     let prompter = TerminalPrompter { yes: args.setup.yes };
     let opts = InstallOptions {
         repository: args.repo,
@@ -281,13 +285,13 @@ pub fn run_install(home: &Home, args: InstallArgs) -> Result<()> {
         env: args.setup.env,
         allow_insecure: args.setup.allow_insecure,
     };
-    let outcome = installer(home, &prompter)
+    let outcome = installer(home, registry, &prompter)
         .install(&args.package, &opts)
         .with_context(|| format!("cannot install {}", args.package))?;
     render::outcome(&outcome, args.json)
 }
 
-pub fn run_update(home: &Home, args: UpdateArgs) -> Result<()> {
+pub fn run_update(home: &Home, registry: PathBuf, args: UpdateArgs) -> Result<()> {
     if args.package.is_none() && !args.all {
         bail!(RepoError::usage("name a package to update, or pass --all"));
     }
@@ -297,7 +301,7 @@ pub fn run_update(home: &Home, args: UpdateArgs) -> Result<()> {
         allow_insecure: args.setup.allow_insecure,
         ..Default::default()
     };
-    let results = installer(home, &prompter).update(args.package.as_deref(), &opts)?;
+    let results = installer(home, registry, &prompter).update(args.package.as_deref(), &opts)?;
     if results.is_empty() {
         eprintln!("nothing is installed");
     }
@@ -327,17 +331,17 @@ pub fn run_update(home: &Home, args: UpdateArgs) -> Result<()> {
     }
 }
 
-pub fn run_rollback(home: &Home, args: RollbackArgs) -> Result<()> {
+pub fn run_rollback(home: &Home, registry: PathBuf, args: RollbackArgs) -> Result<()> {
     let prompter = TerminalPrompter { yes: true };
-    let outcome = installer(home, &prompter)
+    let outcome = installer(home, registry, &prompter)
         .rollback(&args.package)
         .with_context(|| format!("cannot roll back {}", args.package))?;
     render::outcome(&outcome, args.json)
 }
 
-pub fn run_uninstall(home: &Home, args: UninstallArgs) -> Result<()> {
+pub fn run_uninstall(home: &Home, registry: PathBuf, args: UninstallArgs) -> Result<()> {
     let prompter = TerminalPrompter { yes: true };
-    let outcome = installer(home, &prompter)
+    let outcome = installer(home, registry, &prompter)
         .uninstall(&args.package)
         .with_context(|| format!("cannot uninstall {}", args.package))?;
     render::outcome(&outcome, args.json)

@@ -33,7 +33,7 @@ impl Installer<'_> {
     /// `vmcp rollback NAME`: make the previous version current again (twice = back again).
     pub fn rollback(&self, name: &str) -> Result<Outcome> {
         let _lock = HomeLock::acquire(self.home, &self.progress)?;
-        let servers_file = self.home.registry_file()?;
+        let servers_file = self.registry_file()?;
         let lock = LockFile::load(self.home)?;
         let (pkg, locked) = find_locked(&lock, name)?;
         let prev = locked
@@ -78,7 +78,7 @@ impl Installer<'_> {
     /// Warns (in the outcome) when personas still reference the server.
     pub fn uninstall(&self, name: &str) -> Result<Outcome> {
         let _lock = HomeLock::acquire(self.home, &self.progress)?;
-        let servers_file = self.home.registry_file()?;
+        let servers_file = self.registry_file()?;
         let lock = LockFile::load(self.home)?;
         let (pkg, locked) = find_locked(&lock, name)?;
         let key = PackageName::parse(pkg)?.dir_key();

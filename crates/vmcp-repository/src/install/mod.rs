@@ -101,11 +101,27 @@ pub struct Installer<'a> {
     pub(crate) progress: Progress,
     pub(crate) prompter: &'a dyn Prompter,
     pub(crate) lookup: EnvLookup<'a>,
+    /// The servers registry to change; `None`: the home's (`Home::registry_file`).
+    pub(crate) registry: Option<PathBuf>,
 }
 
 impl<'a> Installer<'a> {
     pub fn new(home: &'a Home, progress: Progress, prompter: &'a dyn Prompter) -> Self {
-        Self { home, progress, prompter, lookup: Box::new(|k| std::env::var(k).ok()) }
+        Self { home, progress, prompter, lookup: Box::new(|k| std::env::var(k).ok()), registry: None }
+    }
+
+    /// Change this servers registry instead of the home's (`vmcp install --config FILE`).
+    pub fn with_registry_file(mut self, path: PathBuf) -> Self {
+        self.registry = Some(path);
+        self
+    }
+
+    /// The servers registry this installer changes.
+    pub(crate) fn registry_file(&self) -> Result<PathBuf> {
+        match &self.registry {
+            Some(path) => Ok(path.clone()),
+            None => Ok(self.home.registry_file()?),
+        }
     }
 
     /// Replace how the caller's environment is read (tests).
@@ -118,7 +134,7 @@ impl<'a> Installer<'a> {
     pub fn install(&self, spec: &str, opts: &InstallOptions) -> Result<Outcome> {
         let (name, req) = parse_spec(spec)?;
         let _lock = HomeLock::acquire(self.home, &self.progress)?;
-        let servers_file = self.home.registry_file()?;
+        let servers_file = self.registry_file()?;
         let index = Index::load(self.home)?;
         let pkg = index.find(name.as_str(), opts.repository.as_deref())?;
         let version = resolve(pkg, &req)?;
@@ -132,7 +148,7 @@ impl<'a> Installer<'a> {
         opts: &InstallOptions,
     ) -> Result<Vec<(String, Result<Outcome>)>> {
         let _lock = HomeLock::acquire(self.home, &self.progress)?;
-        let servers_file = self.home.registry_file()?;
+        let servers_file = self.registry_file()?;
         let index = Index::load(self.home)?;
         let lock = LockFile::load(self.home)?;
         let targets = match spec {

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use vmcp_config::{GatewayConfig, Home, ServersFile};
 
+use crate::UsageError;
+
 /// The gateway config (from `--config` or the home) and the registry it points at.
 pub struct Loaded {
     pub home: Home,
@@ -14,15 +16,50 @@ pub struct Loaded {
 }
 
 pub fn load(config: Option<&Path>) -> anyhow::Result<Loaded> {
-    let home = Home::from_env();
-    let path = config.map(Path::to_path_buf).unwrap_or_else(|| home.config_file());
-    if config.is_some() && !path.exists() {
-        return Err(crate::UsageError(format!("config file {} does not exist", path.display())).into());
-    }
-    let gateway = GatewayConfig::load(&path)?;
-    let servers_path = gateway.servers_path(&path, &home);
+    let Resolved { home, gateway, servers_path, .. } = resolve(config)?;
     let servers = ServersFile::load(&servers_path)?;
     Ok(Loaded { home, gateway, servers_path, servers })
+}
+
+/// The gateway config a command follows and the servers registry it names.
+struct Resolved {
+    home: Home,
+    /// The file read: `--config FILE`, else the home's `config/vmcp.toml`.
+    config_path: PathBuf,
+    gateway: GatewayConfig,
+    /// Absolute, so a journal that records it means the same file from any directory.
+    servers_path: PathBuf,
+}
+
+/// The one rule for every command: `--config FILE` (which must exist) or the home's vmcp.toml
+/// (absent: the defaults), and the registry it names ([`GatewayConfig::servers_path`]: a
+/// relative `servers_file` is relative to that file's directory). A broken file is an error
+/// naming it (exit 64), never a fall back to the default registry.
+fn resolve(config: Option<&Path>) -> anyhow::Result<Resolved> {
+    let home = Home::from_env();
+    let config_path = match config {
+        Some(path) => {
+            match path.try_exists() {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(UsageError(format!("config file {} does not exist", path.display())).into());
+                }
+                Err(e) => {
+                    return Err(UsageError(format!("cannot read config file {}: {e}", path.display())).into());
+                }
+            }
+            path.to_path_buf()
+        }
+        None => home.config_file(),
+    };
+    let gateway = GatewayConfig::load(&config_path)?;
+    let servers_path = std::path::absolute(gateway.servers_path(&config_path, &home))?;
+    Ok(Resolved { home, config_path, gateway, servers_path })
+}
+
+/// The servers registry `mount`, `unmount` and the package manager change under `--config`.
+pub fn registry_path(config: Option<&Path>) -> anyhow::Result<PathBuf> {
+    Ok(resolve(config)?.servers_path)
 }
 
 pub fn validate(config: Option<&Path>) -> anyhow::Result<()> {
@@ -60,11 +97,11 @@ fn check_resilience(file: &ServersFile) -> Result<(), vmcp_config::ConfigError> 
     Ok(())
 }
 
-pub fn paths() -> anyhow::Result<()> {
-    let home = Home::from_env();
+pub fn paths(config: Option<&Path>) -> anyhow::Result<()> {
+    let Resolved { home, config_path, servers_path, .. } = resolve(config)?;
     println!("home          {}", home.root().display());
-    println!("config        {}", home.config_file().display());
-    println!("servers       {}", home.registry_file()?.display());
+    println!("config        {}", config_path.display());
+    println!("servers       {}", servers_path.display());
     println!("personas      {}", home.personas_dir().display());
     println!("repositories  {}", home.repositories_file().display());
     println!("installed     {}", home.installed_dir().display());

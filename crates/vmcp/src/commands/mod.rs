@@ -15,17 +15,17 @@ use crate::cli::{Cli, Command, ConfigCommand};
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Start { config, http, ws, no_stdio, identity } => {
-            start::run(config.as_deref(), start::Fronts { http, ws, no_stdio, identity })
+            start::run(config.path(), start::Fronts { http, ws, no_stdio, identity })
         }
         Command::Persona { args } => persona::run(&args),
-        Command::List { config, json } => servers::list(config.as_deref(), json),
-        Command::Info { id, config, json } => servers::info(config.as_deref(), &id, json),
-        Command::Mount { id, env, prefix, command } => servers::mount(&id, &env, prefix, &command),
-        Command::Unmount { id } => servers::unmount(&id),
-        Command::Config { command: ConfigCommand::Validate { config } } => {
-            config::validate(config.as_deref())
+        Command::List { config, json } => servers::list(config.path(), json),
+        Command::Info { id, config, json } => servers::info(config.path(), &id, json),
+        Command::Mount { id, config, env, prefix, command } => {
+            servers::mount(config.path(), &id, &env, prefix, &command)
         }
-        Command::Config { command: ConfigCommand::Paths } => config::paths(),
+        Command::Unmount { id, config } => servers::unmount(config.path(), &id),
+        Command::Config { command: ConfigCommand::Validate { config } } => config::validate(config.path()),
+        Command::Config { command: ConfigCommand::Paths { config } } => config::paths(config.path()),
         Command::Builtin { name } => builtin::run(&name),
         Command::Reaper => {
             vmcp_gateway::upstream::reaper::run();
@@ -35,9 +35,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stop => control::stop(),
         Command::Repo { command } => vmcp_repository::cli::run_repo(&Home::from_env(), command),
         Command::Search(args) => vmcp_repository::cli::run_search(&Home::from_env(), args),
-        Command::Install(args) => vmcp_repository::cli::run_install(&Home::from_env(), args),
-        Command::Update(args) => vmcp_repository::cli::run_update(&Home::from_env(), args),
-        Command::Rollback(args) => vmcp_repository::cli::run_rollback(&Home::from_env(), args),
-        Command::Uninstall(args) => vmcp_repository::cli::run_uninstall(&Home::from_env(), args),
+        Command::Install { config, args } => {
+            vmcp_repository::cli::run_install(&Home::from_env(), config::registry_path(config.path())?, args)
+        }
+        Command::Update { config, args } => {
+            vmcp_repository::cli::run_update(&Home::from_env(), config::registry_path(config.path())?, args)
+        }
+        Command::Rollback { config, args } => {
+            vmcp_repository::cli::run_rollback(&Home::from_env(), config::registry_path(config.path())?, args)
+        }
+        Command::Uninstall { config, args } => vmcp_repository::cli::run_uninstall(
+            &Home::from_env(),
+            config::registry_path(config.path())?,
+            args,
+        ),
     }
 }

@@ -122,26 +122,32 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// The home's servers registry (`gateway.servers_file` of vmcp.toml, else
-/// `registry/servers.json`) for a read-modify-write, with the home lock that `vmcp install`,
+/// The servers registry (`gateway.servers_file` of `--config FILE` or the home's vmcp.toml,
+/// else `registry/servers.json`) for a read-modify-write, with the home lock that `vmcp install`,
 /// `update` and `uninstall` hold while they change the same file, so that no command loses
 /// another's change. Keep the lock until the file is saved.
-fn registry() -> anyhow::Result<(HomeLock, std::path::PathBuf, RawServersFile)> {
+fn registry(config: Option<&Path>) -> anyhow::Result<(HomeLock, std::path::PathBuf, RawServersFile)> {
     let home = Home::from_env();
-    let path = home.registry_file()?;
+    let path = super::config::registry_path(config)?;
     let lock = HomeLock::acquire(&home, &Progress::stderr())?;
     let raw = ServersFile::load(&path)?.map(|f| f.raw).unwrap_or_default();
     Ok((lock, path, raw))
 }
 
-pub fn mount(id: &str, env: &[String], prefix: Option<String>, command: &[String]) -> anyhow::Result<()> {
+pub fn mount(
+    config: Option<&Path>,
+    id: &str,
+    env: &[String],
+    prefix: Option<String>,
+    command: &[String],
+) -> anyhow::Result<()> {
     if !is_valid_server_id(id) {
         return Err(UsageError(format!(
             "server id `{id}` must be 1-64 characters of A-Z, a-z, 0-9, `_` or `-`"
         ))
         .into());
     }
-    let (_lock, path, mut raw) = registry()?;
+    let (_lock, path, mut raw) = registry(config)?;
     if raw.servers.iter().any(|s| s.id == id) {
         return Err(UsageError(format!("server `{id}` is already mounted (unmount it first)")).into());
     }
@@ -166,8 +172,8 @@ pub fn mount(id: &str, env: &[String], prefix: Option<String>, command: &[String
     Ok(())
 }
 
-pub fn unmount(id: &str) -> anyhow::Result<()> {
-    let (_lock, path, mut raw) = registry()?;
+pub fn unmount(config: Option<&Path>, id: &str) -> anyhow::Result<()> {
+    let (_lock, path, mut raw) = registry(config)?;
     let before = raw.servers.len();
     raw.servers.retain(|s| s.id != id);
     if raw.servers.len() == before {
