@@ -54,12 +54,20 @@ pub(crate) struct Held {
     by_session: HashMap<(u64, String, String), usize>,
     /// Modern backends: the listen request held open per subscription.
     listens: HashMap<Key, AbortHandle>,
-    /// Backend subscriptions still being made: whether they took, once known. A session that
-    /// joins meanwhile shares the first one's outcome instead of counting on a subscription
-    /// that may fail.
-    pending: HashMap<Key, tokio::sync::watch::Receiver<Option<bool>>>,
+    /// Backend subscriptions still being made. A session that joins meanwhile shares the first
+    /// one's outcome instead of counting on a subscription that may fail.
+    pending: HashMap<Key, Pending>,
     /// Modern listens waiting for the backend's `notifications/subscriptions/acknowledged`.
     acks: HashMap<ListenId, tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A backend subscription being made by the first session that wanted it.
+struct Pending {
+    /// Whether it took, once known.
+    outcome: tokio::sync::watch::Receiver<Option<bool>>,
+    /// The sessions that joined it meanwhile: counted on it, and taken back with the first one
+    /// if it fails.
+    joined: Vec<u64>,
 }
 
 /// Why a backend subscription did not take.
@@ -146,7 +154,7 @@ async fn acquire_at(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> 
     };
     let replica = lease.index;
     let key = (m.spec.id.clone(), replica, uri.to_owned());
-    let (made, joined) = {
+    let (making, joined) = {
         let mut held = held(gw);
         if !is_current(gw, m) {
             return None;
@@ -156,13 +164,17 @@ async fn acquire_at(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> 
         *n += 1;
         if *n == 1 {
             let (tx, rx) = tokio::sync::watch::channel(None);
-            held.pending.insert(key.clone(), rx);
-            (Some(tx), None)
+            held.pending.insert(key.clone(), Pending { outcome: rx.clone(), joined: Vec::new() });
+            (Some(Making { gw, key, session, outcome: tx, mine: rx, settled: false }), None)
         } else {
-            (None, held.pending.get(&key).cloned())
+            let joined = held.pending.get_mut(&key).map(|p| {
+                p.joined.push(session);
+                p.outcome.clone()
+            });
+            (None, joined)
         }
     };
-    let Some(made) = made else {
+    let Some(mut making) = making else {
         // Another session's subscribe at this replica may still be out: share its outcome.
         let took = match joined {
             Some(mut rx) => rx.wait_for(Option::is_some).await.is_ok_and(|o| *o == Some(true)),
@@ -171,8 +183,7 @@ async fn acquire_at(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> 
         if took {
             return Some(Ok(()));
         }
-        // A remount may have made it again meanwhile: then the last count ends it there.
-        release(gw, session, m, uri);
+        // Its failure took this session's count back with its own, in the same step.
         return Some(Err(RpcError::new(
             vmcp_protocol::ErrorCode::BackendError,
             format!("server `{}` refused the subscription to `{uri}`", m.spec.id),
@@ -184,23 +195,62 @@ async fn acquire_at(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> 
         Err(Failure::Upstream(_)) => lease.failed(),
         _ => lease.answered(),
     }
-    {
-        // One step, so that a session joining now sees either the pending outcome or the count
-        // as it stands after it.
-        let mut held = held(gw);
-        held.pending.remove(&key);
-        match &outcome {
-            // Every session left while the listen was being made: end it.
-            Ok(Some(listen)) if !held.counts.contains_key(&key) => listen.abort(),
-            Ok(Some(listen)) => {
-                held.listens.insert(key.clone(), listen.clone());
+    making.settle(outcome.as_ref().map(Option::as_ref).map_err(|_| ()));
+    Some(outcome.map(|_| ()).map_err(|f| f.rpc(&m.spec.id, uri)))
+}
+
+/// The first session's subscribe at a (server, replica, uri) while it is out; sessions that
+/// join meanwhile wait for its outcome. Dropped unsettled (its client cancelled the request) it
+/// settles as failed, so that no one waits on it or counts on it.
+struct Making<'a> {
+    gw: &'a Gateway,
+    key: Key,
+    session: u64,
+    outcome: tokio::sync::watch::Sender<Option<bool>>,
+    /// To tell its `Pending` from a later one's under the same key.
+    mine: tokio::sync::watch::Receiver<Option<bool>>,
+    settled: bool,
+}
+
+impl Making<'_> {
+    /// In one step under the table's lock, so that a session subscribing now either joined this
+    /// subscribe (and shares its outcome) or finds the table as it stands after it: a live
+    /// subscription counted with its listen, or, if it failed, no count of the first session nor
+    /// of any that joined it (else a later one would be counted on it and told it is subscribed
+    /// although nothing was made at the backend).
+    fn settle(&mut self, listen: Result<Option<&AbortHandle>, ()>) {
+        self.settled = true;
+        {
+            let mut held = held(self.gw);
+            let key = &self.key;
+            // Not ours if every session left meanwhile and a new first one started another: then
+            // none of the counts is ours either.
+            let ours = held.pending.get(key).is_some_and(|p| p.outcome.same_channel(&self.mine));
+            let joined = if ours { held.pending.remove(key).map(|p| p.joined) } else { None };
+            match (listen, joined) {
+                (Ok(Some(listen)), Some(_)) if held.counts.contains_key(key) => {
+                    held.listens.insert(key.clone(), listen.clone());
+                }
+                // Every session left while the listen was being made: end it.
+                (Ok(Some(listen)), _) => listen.abort(),
+                (Ok(None), _) | (Err(()), None) => {}
+                (Err(()), Some(joined)) => {
+                    for session in std::iter::once(self.session).chain(joined) {
+                        forget(&mut held, session, key);
+                    }
+                }
             }
-            Ok(None) => {}
-            Err(_) => forget(&mut held, session, &key),
+        }
+        let _ = self.outcome.send(Some(listen.is_ok()));
+    }
+}
+
+impl Drop for Making<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.settle(Err(()));
         }
     }
-    let _ = made.send(Some(outcome.is_ok()));
-    Some(outcome.map(|_| ()).map_err(|f| f.rpc(&m.spec.id, uri)))
 }
 
 /// Whether `m` is the server mounted under its id now: not one still starting to replace it,
@@ -280,11 +330,15 @@ pub(crate) fn acknowledged(gw: &Gateway, up: &Arc<Upstream>, params: Option<&str
     }
 }
 
-/// Take back one session's count on a backend subscription that did not take.
+/// Take back one session's count on a backend subscription that did not take (if the session
+/// still counts on that one: not if it left, or subscribed again elsewhere, meanwhile).
 fn forget(held: &mut Held, session: u64, key: &Key) {
-    let (server, _, uri) = key;
-    let Some(replica) = held.by_session.remove(&(session, server.clone(), uri.clone())) else { return };
-    let key = &(server.clone(), replica, uri.clone());
+    let (server, replica, uri) = key;
+    let entry = (session, server.clone(), uri.clone());
+    if held.by_session.get(&entry) != Some(replica) {
+        return;
+    }
+    held.by_session.remove(&entry);
     if let Some(n) = held.counts.get_mut(key) {
         *n -= 1;
         if *n == 0 {
@@ -363,7 +417,7 @@ pub(crate) async fn restore(gw: &Gateway, m: &Mounted, i: usize, next: &Arc<Upst
             return;
         }
         // A subscription still being made was being made at the dead process: it fails and is
-        // taken back by its own `acquire`.
+        // taken back, with the sessions that joined it, by its own `acquire`.
         held.counts
             .keys()
             .filter(|k| k.0 == *server && k.1 == i && !held.pending.contains_key(k))
@@ -444,7 +498,7 @@ pub(crate) async fn remount(
             .pending
             .iter()
             .filter(|(k, _)| leaving.iter().any(|(old, _)| old.spec.id == k.0))
-            .map(|(_, rx)| rx.clone())
+            .map(|(_, p)| p.outcome.clone())
             .collect::<Vec<_>>();
         for mut rx in pending {
             let _ = rx.wait_for(Option::is_some).await;
@@ -601,3 +655,6 @@ fn move_table(
     }
     (ends, dropped)
 }
+
+#[cfg(test)]
+mod tests;
