@@ -56,9 +56,11 @@ pub struct PersonaAccess {
     /// The API key the caller presented, by public id: revoking it cuts the caller off, also on
     /// a connection that stays open (WebSocket, legacy SSE).
     pub token: Option<Arc<str>>,
-    /// When the caller's JWT expires (seconds since the epoch): after that, nothing is allowed.
-    /// Shared with the session the caller opened, so that a later request of the same principal
-    /// with a fresh token extends it ([`Caller::renew`]).
+    /// When the caller's credential expires (seconds since the epoch): its JWT's (allowing the
+    /// clock skew JWT validation allows: the issuer's clock is not ours), or, with `token`, its
+    /// API key's (exact: our own clock). After that, nothing is allowed. Shared with the session
+    /// the caller opened, so that a later request of the same principal with a fresh token
+    /// extends it ([`Caller::renew`]).
     pub expires: Option<Arc<AtomicU64>>,
     pub book: Arc<PersonaBook>,
 }
@@ -157,10 +159,22 @@ impl PersonaBook {
     }
 
     fn check(&self, access: &PersonaAccess, subject: Subject<'_>) -> Result<(), Denied> {
-        if let Some(exp) = &access.expires
-            && now_secs() >= exp.load(Ordering::Relaxed).saturating_add(vmcp_persona::oauth::LEEWAY_SECS)
-        {
-            return Err(Denied::ServerNotAllowed);
+        self.check_at(access, subject, now_secs)
+    }
+
+    /// `check` by the clock `now` (seconds since the epoch), read only if the credential expires.
+    fn check_at(
+        &self,
+        access: &PersonaAccess,
+        subject: Subject<'_>,
+        now: impl FnOnce() -> u64,
+    ) -> Result<(), Denied> {
+        if let Some(exp) = &access.expires {
+            // A JWT's expiry is by its issuer's clock; an API key's is by ours: no skew.
+            let skew = if access.token.is_some() { 0 } else { vmcp_persona::oauth::LEEWAY_SECS };
+            if now() >= exp.load(Ordering::Relaxed).saturating_add(skew) {
+                return Err(Denied::ServerNotAllowed);
+            }
         }
         let personas = self.current.read().unwrap_or_else(|p| p.into_inner());
         let Some(p) = personas.get(&access.name) else { return Err(Denied::ServerNotAllowed) };

@@ -115,3 +115,56 @@ fn a_session_belongs_to_one_principal_and_a_fresh_token_extends_it() {
     opener.renew(&jwt_caller(&book, "limited", "alice", past));
     assert!(Policy::check(&opener, tool1).is_ok(), "an older token never shortens it");
 }
+
+/// An API key's expiry is by vMCP's own clock: a connection the key opened (WebSocket, SSE) is
+/// cut at the very second a new request with the key is refused, not the JWT skew later. A
+/// JWT's expiry, by its issuer's clock, keeps the skew.
+#[test]
+fn an_api_keys_expiry_is_exact_and_a_jwts_allows_the_clock_skew() {
+    use vmcp_persona::oauth::LEEWAY_SECS;
+    use vmcp_persona::tokens::{Expiry, KeyRefused, issue};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = PersonaStore::at(dir.path());
+    store.create("p", None).unwrap();
+    store.update("p", |p| p.enable("server1")).unwrap();
+    let (_, issued) =
+        store.update("p", |p| issue(p, None, Some(Expiry::at("2030-01-01T00:00:00Z").unwrap()))).unwrap();
+    let expiry: u64 = 1_893_456_000; // 2030-01-01T00:00:00Z
+    let book = Arc::new(PersonaBook::new(store.snapshot().unwrap(), None));
+
+    // The caller as the HTTP front makes it from the key (front/http/auth.rs).
+    let a = book.load().authenticate_at(&issued.key, (expiry as i64 - 1) * 1000).unwrap();
+    let key = Caller {
+        identity: Identity::LocalUser,
+        access: Access::Persona(PersonaAccess {
+            name: "p".into(),
+            credential: format!("token:{}", a.token_id).into(),
+            token: Some(a.token_id.clone().into()),
+            expires: a.expires.map(|e| Arc::new(e.as_secs_ceil().into())),
+            book: book.clone(),
+        }),
+    };
+    let jwt = jwt_caller(&book, "p", "alice", expiry);
+
+    let tool1 = Subject { server: "server1", kind: Kind::Tool, name: "tool1" };
+    let allowed_at = |caller: &Caller, now: u64| {
+        let Access::Persona(p) = &caller.access else { unreachable!() };
+        p.book.check_at(p, tool1, || now).is_ok()
+    };
+    assert!(allowed_at(&key, expiry - 1), "the key works until its expiry");
+    assert_eq!(
+        book.load().authenticate_at(&issued.key, expiry as i64 * 1000).err(),
+        Some(KeyRefused::Expired),
+        "a new request with the key is refused at its expiry"
+    );
+    for late in [0, 1, LEEWAY_SECS - 1, LEEWAY_SECS] {
+        assert!(
+            !allowed_at(&key, expiry + late),
+            "an open connection's key is cut at its expiry (+{late} s)"
+        );
+    }
+
+    assert!(allowed_at(&jwt, expiry + LEEWAY_SECS - 1), "a JWT is honoured through the clock skew");
+    assert!(!allowed_at(&jwt, expiry + LEEWAY_SECS), "and not past it");
+}
