@@ -10,6 +10,12 @@
 //! `subscriptions/listen` request naming the URI, taken once the backend acknowledges it and
 //! held open until the last session leaves.
 //!
+//! While the first subscribe to a (server, replica, uri) is out, a session subscribing there
+//! joins it (shares its outcome), even if every session that wanted it has left meanwhile; and
+//! the last session leaving leaves its end to it, done once the backend has answered it, so an
+//! unsubscribe never overtakes the subscribe it ends (HTTP requests in flight together may reach
+//! the backend in either order). A modern listen abandoned mid-setup is ended at once.
+//!
 //! A replica the supervisor restarts is a new process that knows none of this: `restore` makes
 //! every subscription its predecessor held again (once per URI, however many sessions share
 //! it) before the new process takes the replica's place, so it returns to rotation with them.
@@ -162,16 +168,20 @@ async fn acquire_at(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> 
         held.by_session.insert((session, m.spec.id.clone(), uri.to_owned()), replica);
         let n = held.counts.entry(key.clone()).or_insert(0);
         *n += 1;
-        if *n == 1 {
+        let first = *n == 1;
+        if let Some(p) = held.pending.get_mut(&key) {
+            // Still out, even if every session that wanted it left meanwhile (then its outcome
+            // decides whether it is kept for this one or ended): join it rather than make
+            // another, whose order against the first's end at the backend nothing would decide.
+            p.joined.push(session);
+            (None, Some(p.outcome.clone()))
+        } else if first {
             let (tx, rx) = tokio::sync::watch::channel(None);
             held.pending.insert(key.clone(), Pending { outcome: rx.clone(), joined: Vec::new() });
-            (Some(Making { gw, key, session, outcome: tx, mine: rx, settled: false }), None)
+            let up = lease.up.clone();
+            (Some(Making { gw, key, session, up, outcome: tx, mine: rx, settled: false }), None)
         } else {
-            let joined = held.pending.get_mut(&key).map(|p| {
-                p.joined.push(session);
-                p.outcome.clone()
-            });
-            (None, joined)
+            (None, None)
         }
     };
     let Some(mut making) = making else {
@@ -201,11 +211,16 @@ async fn acquire_at(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> 
 
 /// The first session's subscribe at a (server, replica, uri) while it is out; sessions that
 /// join meanwhile wait for its outcome. Dropped unsettled (its client cancelled the request) it
-/// settles as failed, so that no one waits on it or counts on it.
+/// settles as failed, so that no one waits on it or counts on it. While it is out it owns the
+/// backend subscription's end: a `release` of the last session leaves that to it, so that a
+/// legacy `resources/unsubscribe` goes out only once the subscribe is answered (over HTTP two
+/// requests in flight may reach the backend in either order).
 struct Making<'a> {
     gw: &'a Gateway,
     key: Key,
     session: u64,
+    /// The connection it subscribes at, to end it there if no one is left when it took.
+    up: Arc<Upstream>,
     outcome: tokio::sync::watch::Sender<Option<bool>>,
     /// To tell its `Pending` from a later one's under the same key.
     mine: tokio::sync::watch::Receiver<Option<bool>>,
@@ -220,11 +235,12 @@ impl Making<'_> {
     /// although nothing was made at the backend).
     fn settle(&mut self, listen: Result<Option<&AbortHandle>, ()>) {
         self.settled = true;
+        let mut unsubscribe = false;
         {
             let mut held = held(self.gw);
             let key = &self.key;
-            // Not ours if every session left meanwhile and a new first one started another: then
-            // none of the counts is ours either.
+            // A session subscribing while this is out joins it, so the pending entry is this
+            // one's; checked all the same, since a later one's counts would not be ours.
             let ours = held.pending.get(key).is_some_and(|p| p.outcome.same_channel(&self.mine));
             let joined = if ours { held.pending.remove(key).map(|p| p.joined) } else { None };
             match (listen, joined) {
@@ -233,13 +249,19 @@ impl Making<'_> {
                 }
                 // Every session left while the listen was being made: end it.
                 (Ok(Some(listen)), _) => listen.abort(),
-                (Ok(None), _) | (Err(()), None) => {}
+                // Every session left while the legacy subscribe was out: their `release` left its
+                // end to this, now that the backend has answered it.
+                (Ok(None), Some(_)) => unsubscribe = !held.counts.contains_key(key),
+                (Ok(None), None) | (Err(()), None) => {}
                 (Err(()), Some(joined)) => {
                     for session in std::iter::once(self.session).chain(joined) {
                         forget(&mut held, session, key);
                     }
                 }
             }
+        }
+        if unsubscribe {
+            end_at(self.up.clone(), &self.key.2, None);
         }
         let _ = self.outcome.send(Some(listen.is_ok()));
     }
@@ -294,6 +316,9 @@ async fn subscribe_at(
                 done_tx.send(up.request(id, "subscriptions/listen", params.as_deref(), None, FOREVER).await);
         })
     };
+    // From here on, however this ends (even by the caller's future being dropped), the ack entry
+    // goes, and so does the listen unless it was taken.
+    let mut setup = ListenSetup { gw, ack: listen_id, task: task.abort_handle(), taken: false };
     let outcome = tokio::select! {
         _ = ack_rx => Ok(Some(task.abort_handle())),
         ended = done_rx => Err(match ended {
@@ -309,11 +334,28 @@ async fn subscribe_at(
             Ok(Some(task.abort_handle()))
         }
     };
-    held(gw).acks.remove(&listen_id);
-    if outcome.is_err() {
-        task.abort();
-    }
+    setup.taken = outcome.is_ok();
+    drop(setup);
     outcome
+}
+
+/// A modern listen being set up by `subscribe_at`. Dropped, it removes its ack entry and, unless
+/// the listen was taken, aborts its task, which cancels the request at the backend (the listen
+/// stream closes): a caller cancelled mid-setup leaves no listen open that nothing counts on.
+struct ListenSetup<'a> {
+    gw: &'a Gateway,
+    ack: ListenId,
+    task: AbortHandle,
+    taken: bool,
+}
+
+impl Drop for ListenSetup<'_> {
+    fn drop(&mut self) {
+        held(self.gw).acks.remove(&self.ack);
+        if !self.taken {
+            self.task.abort();
+        }
+    }
 }
 
 /// A modern backend acknowledged one of vMCP's listens (`relay`): wake its `subscribe_at`.
@@ -365,6 +407,11 @@ pub fn release(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) {
                 held.counts.remove(&key);
             }
             None => return,
+        }
+        if held.pending.contains_key(&key) {
+            // Its first subscribe is still out: it ends the subscription once answered (an
+            // unsubscribe sent now could reach the backend before it).
+            return;
         }
         let listen = held.listens.remove(&key);
         // Read under the lock: a replica `restore`s and a server is remounted under it too, so

@@ -1,11 +1,15 @@
-//! The first subscribe to a URI at a replica, and the sessions that join it while it is out.
+//! The first subscribe to a URI at a replica, and what happens while it is out: sessions that
+//! join it, the last session leaving, the request being cancelled.
 //!
-//! The backend is an in-process legacy WebSocket server that holds the first
-//! `resources/subscribe` until the test opens a gate, then refuses it; later ones take. The
-//! sessions' `acquire`s are futures the test polls itself, so the interleaving is exact: a
-//! session that joined the first subscribe is woken by its failure but not run before the next
-//! session subscribes.
+//! The backend is an in-process WebSocket server (legacy or modern) that holds the first
+//! `resources/subscribe` until the test opens a gate, then refuses it or takes it (as the test
+//! says); later ones take. Like a backend behind HTTP, it keeps reading while it holds it, so a
+//! request sent meanwhile (an unsubscribe) is handled first. A modern backend holds every
+//! `subscriptions/listen` open without acknowledging it. The sessions' `acquire`s are futures
+//! the test polls itself, so the interleaving is exact: a session that joined the first
+//! subscribe is woken by its failure but not run before the next session subscribes.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex};
@@ -23,69 +27,152 @@ use super::*;
 const URI: &str = "test://r";
 const WAIT: Duration = Duration::from_secs(10);
 
+/// How the backend answers the first `resources/subscribe`, once the gate opens.
+#[derive(Clone, Copy)]
+enum First {
+    Refuse,
+    Take,
+}
+
 /// What the backend got and the gate on its first subscribe.
 struct Backend {
     url: String,
-    /// `resources/subscribe` and `resources/unsubscribe` requests, in order.
+    /// The requests and notifications it got, in order: `method detail` (a subscribe's URI, a
+    /// listen's id, the id a `notifications/cancelled` names).
     seen: Arc<Mutex<Vec<String>>>,
-    /// Sent when the first subscribe has arrived (and is held).
+    /// The URIs it holds a legacy subscription to now: a subscribe counts once answered, an
+    /// unsubscribe as it arrives.
+    subscribed: Arc<Mutex<BTreeSet<String>>>,
+    /// Sent when the first subscribe (or listen) has arrived and is held.
     first_in: mpsc::Receiver<()>,
-    /// Opening it lets the backend refuse the first subscribe.
+    /// Opening it lets the backend answer the first subscribe.
     gate: Option<oneshot::Sender<()>>,
 }
 
 impl Backend {
+    /// A legacy backend that refuses the first subscribe.
     async fn start() -> Self {
+        Self::with("legacy", First::Refuse).await
+    }
+
+    async fn with(era: &'static str, first: First) -> Self {
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("ws://{}", tcp.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let subscribed = Arc::new(Mutex::new(BTreeSet::new()));
         let (first_tx, first_in) = mpsc::channel(1);
         let (gate, gate_rx) = oneshot::channel();
-        let log = seen.clone();
+        let (log, subs) = (seen.clone(), subscribed.clone());
         tokio::spawn(async move {
             let (tcp, _) = tcp.accept().await.unwrap();
-            let mut ws = tokio_tungstenite::accept_hdr_async(tcp, mcp).await.unwrap();
+            let ws = tokio_tungstenite::accept_hdr_async(tcp, mcp).await.unwrap();
+            let (mut sink, mut frames) = ws.split();
+            let (out, mut outgoing) = mpsc::unbounded_channel::<Value>();
+            tokio::spawn(async move {
+                while let Some(v) = outgoing.recv().await {
+                    if sink.send(Frame::text(v.to_string())).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let answer = |id: &Value, mut v: Value| {
+                v["jsonrpc"] = json!("2.0");
+                v["id"] = id.clone();
+                let _ = out.send(v);
+            };
             let mut gate = Some((first_tx, gate_rx));
-            while let Some(Ok(frame)) = ws.next().await {
+            while let Some(Ok(frame)) = frames.next().await {
                 let Frame::Text(text) = frame else { continue };
                 let msg: Value = serde_json::from_str(&text).unwrap();
-                let (Some(id), Some(method)) = (msg.get("id"), msg["method"].as_str()) else { continue };
-                let answer = match method {
+                let Some(method) = msg["method"].as_str() else { continue };
+                let params = &msg["params"];
+                let Some(id) = msg.get("id") else {
+                    if method == "notifications/cancelled" {
+                        log.lock().unwrap().push(format!("{method} {}", params["requestId"]));
+                    }
+                    continue;
+                };
+                let reply = match method {
                     "initialize" => json!({ "result": {
-                        "protocolVersion": msg["params"]["protocolVersion"],
+                        "protocolVersion": params["protocolVersion"],
                         "capabilities": { "resources": { "subscribe": true } },
                         "serverInfo": { "name": "backend", "version": "0" } } }),
+                    "server/discover" if era == "modern" => json!({ "result": {
+                        "resultType": "complete",
+                        "supportedVersions": ["2026-07-28"],
+                        "capabilities": { "resources": { "subscribe": true } },
+                        "serverInfo": { "name": "backend", "version": "0" } } }),
+                    "server/discover" => json!({ "error": { "code": -32601, "message": "no such method" } }),
                     "resources/list" => json!({ "result": { "resources": [] } }),
                     "resources/templates/list" => json!({ "result": { "resourceTemplates": [] } }),
-                    "resources/subscribe" | "resources/unsubscribe" => {
-                        log.lock().unwrap().push(format!("{method} {}", msg["params"]["uri"]));
-                        match gate.take() {
-                            Some((first_in, open)) if method == "resources/subscribe" => {
-                                first_in.send(()).await.unwrap();
-                                let _ = open.await;
-                                json!({ "error": { "code": -32603, "message": "not now" } })
-                            }
-                            held => {
-                                gate = gate.or(held);
-                                json!({ "result": {} })
-                            }
+                    "subscriptions/listen" => {
+                        // Held open, never acknowledged.
+                        log.lock().unwrap().push(format!("{method} {id}"));
+                        if let Some((first_in, _)) = gate.take() {
+                            first_in.send(()).await.unwrap();
                         }
+                        continue;
+                    }
+                    "resources/subscribe" => {
+                        let uri = params["uri"].as_str().unwrap_or_default().to_owned();
+                        log.lock().unwrap().push(format!("{method} {uri}"));
+                        let Some((first_in, open)) = gate.take() else {
+                            subs.lock().unwrap().insert(uri);
+                            answer(id, json!({ "result": {} }));
+                            continue;
+                        };
+                        first_in.send(()).await.unwrap();
+                        // Answered later; meanwhile the loop reads on.
+                        let (id, subs, out) = (id.clone(), subs.clone(), out.clone());
+                        tokio::spawn(async move {
+                            let _ = open.await;
+                            let mut v = match first {
+                                First::Refuse => json!({ "error": { "code": -32603, "message": "not now" } }),
+                                First::Take => {
+                                    subs.lock().unwrap().insert(uri);
+                                    json!({ "result": {} })
+                                }
+                            };
+                            v["jsonrpc"] = json!("2.0");
+                            v["id"] = id;
+                            let _ = out.send(v);
+                        });
+                        continue;
+                    }
+                    "resources/unsubscribe" => {
+                        let uri = params["uri"].as_str().unwrap_or_default().to_owned();
+                        log.lock().unwrap().push(format!("{method} {uri}"));
+                        subs.lock().unwrap().remove(&uri);
+                        json!({ "result": {} })
                     }
                     _ => json!({ "result": {} }),
                 };
-                let mut answer = answer;
-                answer["jsonrpc"] = json!("2.0");
-                answer["id"] = id.clone();
-                if ws.send(Frame::text(answer.to_string())).await.is_err() {
-                    break;
-                }
+                answer(id, reply);
             }
         });
-        Backend { url, seen, first_in, gate: Some(gate) }
+        Backend { url, seen, subscribed, first_in, gate: Some(gate) }
     }
 
     fn subscribes(&self) -> usize {
-        self.seen.lock().unwrap().iter().filter(|m| m.starts_with("resources/subscribe")).count()
+        self.count("resources/subscribe")
+    }
+
+    /// How many of what it got start with `what`.
+    fn count(&self, what: &str) -> usize {
+        self.seen.lock().unwrap().iter().filter(|m| m.starts_with(what)).count()
+    }
+
+    /// Wait (with a deadline) until it got something starting with `what`.
+    async fn got(&self, what: &str) {
+        let deadline = Instant::now() + WAIT;
+        while self.count(what) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the backend never got `{what}`: {:?}",
+                self.seen.lock().unwrap()
+            );
+            tokio::task::yield_now().await;
+        }
     }
 
     /// Wait (with a deadline) until the backend holds the first subscribe.
@@ -105,10 +192,14 @@ fn mcp(_: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
     Ok(resp)
 }
 
-/// A gateway with `s` mounted (the backend, one replica), ready.
+/// A gateway with `s` mounted (the legacy backend, one replica), ready.
 async fn gateway(backend: &Backend) -> (Arc<Gateway>, Arc<Mounted>) {
+    gateway_in(backend, "legacy").await
+}
+
+async fn gateway_in(backend: &Backend, era: &str) -> (Arc<Gateway>, Arc<Mounted>) {
     let servers =
-        json!({ "servers": [{ "id": "s", "transport": "websocket", "url": backend.url, "era": "legacy" }] });
+        json!({ "servers": [{ "id": "s", "transport": "websocket", "url": backend.url, "era": era }] });
     let spec = vmcp_config::ServersFile::parse(std::path::Path::new("servers.json"), &servers.to_string())
         .unwrap()
         .servers
@@ -166,11 +257,7 @@ async fn a_session_subscribing_after_the_first_subscribe_failed_is_not_counted_o
     // C's is the live one: its release ends it at the backend.
     release(&gw, 3, &m, URI);
     assert_eq!(table(&gw), (vec![], vec![]));
-    let deadline = Instant::now() + WAIT;
-    while !backend.seen.lock().unwrap().iter().any(|m| m.starts_with("resources/unsubscribe")) {
-        assert!(Instant::now() < deadline, "no unsubscribe at the backend");
-        tokio::task::yield_now().await;
-    }
+    backend.got("resources/unsubscribe").await;
 }
 
 /// The first session's request is cancelled (its future dropped) while its subscribe is out and
@@ -195,4 +282,90 @@ async fn a_cancelled_first_subscribe_leaves_nothing_behind() {
     assert!(c.is_ok(), "{:?}", c.err());
     assert_eq!(backend.subscribes(), 2, "C's subscription was made at the backend");
     assert_eq!(table(&gw), (vec![(3, 0)], vec![(0, 1)]));
+}
+
+/// A modern backend: the first session's request is cancelled (its future dropped) while the
+/// listen is out and not yet acknowledged. The listen ends at the backend (its request is
+/// cancelled: over HTTP its stream closes) and nothing waits for its acknowledgement.
+#[tokio::test]
+async fn a_listen_cancelled_mid_setup_is_ended_at_the_backend() {
+    let mut backend = Backend::with("modern", First::Take).await;
+    let (gw, m) = gateway_in(&backend, "modern").await;
+    assert_eq!(m.up().era(), Some(Era::Modern));
+    let mut a = Box::pin(acquire(&gw, 1, &m, URI));
+    assert!(poll_once(a.as_mut()).await.is_pending());
+    backend.first_subscribe_held().await;
+    let listen = backend
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|m| m.strip_prefix("subscriptions/listen ").map(str::to_owned));
+    let listen = listen.expect("the backend got the listen");
+    assert_eq!(held(&gw).acks.len(), 1, "the listen waits for its acknowledgement");
+
+    drop(a);
+    assert!(held(&gw).acks.is_empty(), "nothing waits for the acknowledgement of an abandoned listen");
+    assert_eq!(table(&gw), (vec![], vec![]));
+    backend.got(&format!("notifications/cancelled {listen}")).await;
+    assert!(held(&gw).listens.is_empty() && held(&gw).pending.is_empty());
+}
+
+/// A legacy backend whose requests may be handled out of order (HTTP): the only session
+/// unsubscribes while the first subscribe is still out. The unsubscribe must not overtake it:
+/// the backend ends with no subscription, whether the subscribe then takes or not, and a session
+/// subscribing in between is kept.
+#[tokio::test]
+async fn the_last_session_leaving_while_the_first_subscribe_is_out_leaves_no_subscription() {
+    let mut backend = Backend::with("legacy", First::Take).await;
+    let (gw, m) = gateway(&backend).await;
+    let mut a = Box::pin(acquire(&gw, 1, &m, URI));
+    assert!(poll_once(a.as_mut()).await.is_pending());
+    backend.first_subscribe_held().await;
+
+    release(&gw, 1, &m, URI);
+    assert_eq!(table(&gw), (vec![], vec![]), "A no longer counts");
+    // An unsubscribe would be sent by a task `release` spawned: let it run (this runtime has one
+    // thread), then a round trip on the same connection shows whether it went out (the backend
+    // reads on while it holds the subscribe, and handles what it reads in order).
+    tokio::task::yield_now().await;
+    let probe = m.up().request(m.up().next_id(), "ping", None, None, WAIT).await;
+    assert!(probe.is_ok(), "{:?}", probe.err());
+    assert_eq!(backend.count("resources/unsubscribe"), 0, "no unsubscribe before the subscribe is answered");
+
+    backend.open_gate();
+    let a = a.await;
+    assert!(a.is_ok(), "A's subscribe took: {:?}", a.err());
+    backend.got("resources/unsubscribe").await;
+    assert!(backend.subscribed.lock().unwrap().is_empty(), "the backend holds no subscription");
+    assert_eq!(table(&gw), (vec![], vec![]));
+    assert!(held(&gw).pending.is_empty());
+}
+
+/// As above, but a second session subscribes after the first left and before the subscribe is
+/// answered: it joins that subscribe (instead of making another that an unsubscribe could
+/// race), is counted on it, and the backend keeps it.
+#[tokio::test]
+async fn a_session_subscribing_after_the_last_one_left_joins_the_subscribe_still_out() {
+    let mut backend = Backend::with("legacy", First::Take).await;
+    let (gw, m) = gateway(&backend).await;
+    let mut a = Box::pin(acquire(&gw, 1, &m, URI));
+    assert!(poll_once(a.as_mut()).await.is_pending());
+    backend.first_subscribe_held().await;
+    release(&gw, 1, &m, URI);
+    let mut b = pin!(acquire(&gw, 2, &m, URI));
+    assert!(poll_once(b.as_mut()).await.is_pending(), "B joins the subscribe still out");
+
+    backend.open_gate();
+    assert!(a.await.is_ok());
+    let b = b.await;
+    assert!(b.is_ok(), "{:?}", b.err());
+    assert_eq!(table(&gw), (vec![(2, 0)], vec![(0, 1)]), "only B counts");
+    assert_eq!(backend.subscribes(), 1);
+    assert_eq!(backend.count("resources/unsubscribe"), 0);
+    assert_eq!(*backend.subscribed.lock().unwrap(), BTreeSet::from([URI.to_owned()]));
+
+    release(&gw, 2, &m, URI);
+    backend.got("resources/unsubscribe").await;
+    assert!(backend.subscribed.lock().unwrap().is_empty());
 }
