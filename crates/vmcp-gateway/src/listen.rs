@@ -72,7 +72,7 @@ pub fn tag(method: &str, params: Option<&str>, subscription: &str) -> String {
 
 /// Serve a client's listen request until it is cancelled (the task is dropped) or vMCP stops.
 pub async fn serve(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     session: &Arc<Session>,
     id: &str,
     params: Option<&str>,

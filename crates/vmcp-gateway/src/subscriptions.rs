@@ -14,7 +14,8 @@
 //! joins it (shares its outcome), even if every session that wanted it has left meanwhile; and
 //! the last session leaving leaves its end to it, done once the backend has answered it, so an
 //! unsubscribe never overtakes the subscribe it ends (HTTP requests in flight together may reach
-//! the backend in either order). A modern listen abandoned mid-setup is ended at once.
+//! the backend in either order). A modern listen abandoned mid-setup is ended at once; a legacy
+//! subscribe abandoned while out is awaited, and ended if it took and no session counts on it.
 //!
 //! A replica the supervisor restarts is a new process that knows none of this: `restore` makes
 //! every subscription its predecessor held again (once per URI, however many sessions share
@@ -31,6 +32,8 @@
 //! under that lock, that the server it adds for is still the one mounted (`is_current`).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,7 +108,7 @@ fn held(gw: &Gateway) -> std::sync::MutexGuard<'_, Held> {
 
 /// `resources/subscribe` or `resources/unsubscribe` from a client.
 pub async fn handle(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     session: &Arc<Session>,
     method: &str,
     params: Option<&str>,
@@ -130,14 +133,14 @@ pub async fn handle(
 }
 
 /// A modern client's listen names `uri`: subscribe this session through vMCP.
-pub async fn for_listener(gw: &Gateway, session: &Arc<Session>, uri: &str) -> Result<(), RpcError> {
+pub async fn for_listener(gw: &Arc<Gateway>, session: &Arc<Session>, uri: &str) -> Result<(), RpcError> {
     let params = format!(r#"{{"uri":{}}}"#, splice::quote(uri));
     handle(gw, session, "resources/subscribe", Some(&params)).await.map(|_| ())
 }
 
 /// Count the session on (server, its replica, uri); the first one subscribes at that replica.
 /// If the server was remounted since the request was routed, subscribe at the one mounted now.
-async fn acquire(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> Result<(), RpcError> {
+async fn acquire(gw: &Arc<Gateway>, session: u64, m: &Arc<Mounted>, uri: &str) -> Result<(), RpcError> {
     let mut m = m.clone();
     loop {
         if let Some(done) = acquire_at(gw, session, &m, uri).await {
@@ -153,7 +156,12 @@ async fn acquire(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> Res
 }
 
 /// `acquire` at `m`; `None` if `m` is no longer the server mounted under its id.
-async fn acquire_at(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> Option<Result<(), RpcError>> {
+async fn acquire_at(
+    gw: &Arc<Gateway>,
+    session: u64,
+    m: &Arc<Mounted>,
+    uri: &str,
+) -> Option<Result<(), RpcError>> {
     let lease = match m.choose(Some(crate::resilience::affinity_key(session)), 0) {
         Ok(lease) => lease,
         Err(e) => return Some(Err(e)),
@@ -179,7 +187,9 @@ async fn acquire_at(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> 
             let (tx, rx) = tokio::sync::watch::channel(None);
             held.pending.insert(key.clone(), Pending { outcome: rx.clone(), joined: Vec::new() });
             let up = lease.up.clone();
-            (Some(Making { gw, key, session, up, outcome: tx, mine: rx, settled: false }), None)
+            let making =
+                Making { gw, key, session, up, outcome: tx, mine: rx, settled: false, subscribing: None };
+            (Some(making), None)
         } else {
             (None, None)
         }
@@ -200,7 +210,15 @@ async fn acquire_at(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> 
         )));
     };
     let timeout = Duration::from_secs_f64(m.spec.timeout_secs);
-    let outcome = subscribe_at(gw, &lease.up, uri, timeout).await;
+    let outcome = if lease.up.era() == Some(Era::Modern) {
+        subscribe_at(gw, &lease.up, uri, timeout).await
+    } else {
+        // Held by `making` while out, so that if this is cancelled it is handed on, not dropped.
+        let outcome =
+            making.subscribing.insert(Box::pin(subscribe_legacy(lease.up.clone(), uri, timeout))).await;
+        making.subscribing = None;
+        outcome
+    };
     match &outcome {
         Err(Failure::Upstream(_)) => lease.failed(),
         _ => lease.answered(),
@@ -215,8 +233,12 @@ async fn acquire_at(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) -> 
 /// backend subscription's end: a `release` of the last session leaves that to it, so that a
 /// legacy `resources/unsubscribe` goes out only once the subscribe is answered (over HTTP two
 /// requests in flight may reach the backend in either order).
+///
+/// A legacy subscribe cancelled while out is not dropped (the backend may apply it all the same:
+/// cancellation is advisory, and over HTTP the POST may already be handled): a task awaits its
+/// answer and, if it took and no session counts on that subscription by then, ends it.
 struct Making<'a> {
-    gw: &'a Gateway,
+    gw: &'a Arc<Gateway>,
     key: Key,
     session: u64,
     /// The connection it subscribes at, to end it there if no one is left when it took.
@@ -225,7 +247,12 @@ struct Making<'a> {
     /// To tell its `Pending` from a later one's under the same key.
     mine: tokio::sync::watch::Receiver<Option<bool>>,
     settled: bool,
+    /// A legacy `resources/subscribe` while it is out.
+    subscribing: Option<Subscribing>,
 }
+
+/// A legacy backend's `resources/subscribe` in flight.
+type Subscribing = Pin<Box<dyn Future<Output = Result<Option<AbortHandle>, Failure>> + Send>>;
 
 impl Making<'_> {
     /// In one step under the table's lock, so that a session subscribing now either joined this
@@ -269,9 +296,36 @@ impl Making<'_> {
 
 impl Drop for Making<'_> {
     fn drop(&mut self) {
-        if !self.settled {
-            self.settle(Err(()));
+        if self.settled {
+            return;
         }
+        self.settle(Err(()));
+        let (Some(subscribing), Ok(rt)) = (self.subscribing.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let (gw, key, up) = (Arc::downgrade(self.gw), self.key.clone(), self.up.clone());
+        rt.spawn(async move {
+            // Bounded by the server's timeout; the unsubscribe goes out only once it is answered.
+            if subscribing.await.is_err() {
+                return;
+            }
+            loop {
+                let Some(live) = gw.upgrade() else { return };
+                let mut pending = {
+                    let held = held(&live);
+                    match held.pending.get(&key) {
+                        // Another first subscribe is out: whether anyone counts is known after it.
+                        Some(p) => p.outcome.clone(),
+                        None if held.counts.contains_key(&key) => return,
+                        None => break,
+                    }
+                };
+                drop(live);
+                let _ = pending.wait_for(Option::is_some).await;
+            }
+            end_at(up, &key.2, None);
+        });
     }
 }
 
@@ -292,15 +346,7 @@ async fn subscribe_at(
     timeout: Duration,
 ) -> Result<Option<AbortHandle>, Failure> {
     if up.era() != Some(Era::Modern) {
-        let params = format!(r#"{{"uri":{}}}"#, splice::quote(uri));
-        let reply = up
-            .request(up.next_id(), "resources/subscribe", Some(&params), None, timeout)
-            .await
-            .map_err(Failure::Upstream)?;
-        return match reply.result {
-            Some(_) => Ok(None),
-            None => Err(Failure::Refused(reply.error.as_deref().map_or("", |e| e.get()).to_owned())),
-        };
+        return subscribe_legacy(up.clone(), uri, timeout).await;
     }
     let id = up.next_id();
     let listen_id = (Arc::as_ptr(up) as usize, id);
@@ -337,6 +383,26 @@ async fn subscribe_at(
     setup.taken = outcome.is_ok();
     drop(setup);
     outcome
+}
+
+/// `resources/subscribe` to `uri` at a legacy backend connection (owning what it needs, so that
+/// it can be handed to a task).
+fn subscribe_legacy(
+    up: Arc<Upstream>,
+    uri: &str,
+    timeout: Duration,
+) -> impl Future<Output = Result<Option<AbortHandle>, Failure>> + Send + 'static {
+    let params = format!(r#"{{"uri":{}}}"#, splice::quote(uri));
+    async move {
+        let reply = up
+            .request(up.next_id(), "resources/subscribe", Some(&params), None, timeout)
+            .await
+            .map_err(Failure::Upstream)?;
+        match reply.result {
+            Some(_) => Ok(None),
+            None => Err(Failure::Refused(reply.error.as_deref().map_or("", |e| e.get()).to_owned())),
+        }
+    }
 }
 
 /// A modern listen being set up by `subscribe_at`. Dropped, it removes its ack entry and, unless

@@ -369,3 +369,56 @@ async fn a_session_subscribing_after_the_last_one_left_joins_the_subscribe_still
     backend.got("resources/unsubscribe").await;
     assert!(backend.subscribed.lock().unwrap().is_empty());
 }
+
+/// A legacy backend applies a subscribe whose request vMCP cancelled (cancellation is only
+/// advisory; behind HTTP the POST may already be handled): the only session's request is
+/// cancelled while the first subscribe is out, then the backend takes it. vMCP awaits its answer
+/// and ends it, so the backend holds no subscription that nothing counts.
+#[tokio::test]
+async fn a_cancelled_first_subscribe_the_backend_takes_anyway_is_ended() {
+    let mut backend = Backend::with("legacy", First::Take).await;
+    let (gw, m) = gateway(&backend).await;
+    let mut a = Box::pin(acquire(&gw, 1, &m, URI));
+    assert!(poll_once(a.as_mut()).await.is_pending());
+    backend.first_subscribe_held().await;
+    drop(a);
+    assert_eq!(table(&gw), (vec![], vec![]), "a cancelled first subscribe leaves no count behind");
+
+    backend.open_gate();
+    backend.got("resources/unsubscribe").await;
+    assert!(backend.subscribed.lock().unwrap().is_empty(), "the backend holds no subscription");
+    assert_eq!(backend.subscribes(), 1);
+    assert!(held(&gw).pending.is_empty());
+}
+
+/// As above, but a second session subscribes (and is answered) while the cancelled subscribe
+/// is still out: when that one is answered, the subscription is counted, so it is kept.
+#[tokio::test]
+async fn a_cancelled_first_subscribe_answered_after_another_session_subscribed_is_kept() {
+    let mut backend = Backend::with("legacy", First::Take).await;
+    let (gw, m) = gateway(&backend).await;
+    let up = m.up();
+    let idle = Arc::strong_count(&up);
+    let mut a = Box::pin(acquire(&gw, 1, &m, URI));
+    assert!(poll_once(a.as_mut()).await.is_pending());
+    backend.first_subscribe_held().await;
+    drop(a);
+    let b = acquire(&gw, 2, &m, URI).await;
+    assert!(b.is_ok(), "{:?}", b.err());
+
+    backend.open_gate();
+    // The task awaiting the cancelled subscribe's answer holds the connection until it is done.
+    let deadline = Instant::now() + WAIT;
+    while Arc::strong_count(&up) > idle {
+        assert!(Instant::now() < deadline, "the cancelled subscribe is never done with");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(backend.subscribes(), 2);
+    assert_eq!(backend.count("resources/unsubscribe"), 0, "B counts on it");
+    assert_eq!(*backend.subscribed.lock().unwrap(), BTreeSet::from([URI.to_owned()]));
+    assert_eq!(table(&gw), (vec![(2, 0)], vec![(0, 1)]));
+
+    release(&gw, 2, &m, URI);
+    backend.got("resources/unsubscribe").await;
+    assert!(backend.subscribed.lock().unwrap().is_empty());
+}
