@@ -120,16 +120,39 @@ pub async fn handle(
         .map(|u| u.into_owned())
         .unwrap_or_default();
     if method == "resources/subscribe" {
-        if session.subscribe(&uri)
-            && let Err(e) = acquire(gw, session.id, &m, &uri).await
-        {
-            session.unsubscribe(&uri);
-            return Err(e);
+        if session.subscribe(&uri) {
+            // Undone however the acquire fails to complete, its failure or the request being
+            // cancelled (this future dropped) mid-subscribe.
+            let mut undo = UndoSubscribe { gw, session, m: &m, uri: &uri, done: false };
+            acquire(gw, session.id, &m, &uri).await?;
+            undo.done = true;
         }
     } else if session.unsubscribe(&uri) {
         release(gw, session.id, &m, &uri);
     }
     Ok(Reply::Result(era::to_client("{}", session).into_owned()))
+}
+
+/// A session's subscribe in `handle` until its acquire completes. Dropped before that (the
+/// acquire failed, or the client's request was cancelled while it was out), it takes the URI
+/// off the session and any count the session got meanwhile (as one that joined a first
+/// subscribe still out): else the session would go on listing a URI the gateway does not count
+/// it on, and its next subscribe to it would return at once, subscribing nowhere.
+struct UndoSubscribe<'a> {
+    gw: &'a Gateway,
+    session: &'a Session,
+    m: &'a Arc<Mounted>,
+    uri: &'a str,
+    done: bool,
+}
+
+impl Drop for UndoSubscribe<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.session.unsubscribe(self.uri);
+            release(self.gw, self.session.id, self.m, self.uri);
+        }
+    }
 }
 
 /// A modern client's listen names `uri`: subscribe this session through vMCP.

@@ -103,7 +103,7 @@ impl Backend {
                         "capabilities": { "resources": { "subscribe": true } },
                         "serverInfo": { "name": "backend", "version": "0" } } }),
                     "server/discover" => json!({ "error": { "code": -32601, "message": "no such method" } }),
-                    "resources/list" => json!({ "result": { "resources": [] } }),
+                    "resources/list" => json!({ "result": { "resources": [{ "uri": URI, "name": "r" }] } }),
                     "resources/templates/list" => json!({ "result": { "resourceTemplates": [] } }),
                     "subscriptions/listen" => {
                         // Held open, never acknowledged.
@@ -421,4 +421,74 @@ async fn a_cancelled_first_subscribe_answered_after_another_session_subscribed_i
     release(&gw, 2, &m, URI);
     backend.got("resources/unsubscribe").await;
     assert!(backend.subscribed.lock().unwrap().is_empty());
+}
+
+/// A client's `resources/subscribe` through `handle`, as a session's request.
+fn subscribe<'a>(
+    gw: &'a Arc<Gateway>,
+    session: &'a Arc<Session>,
+) -> impl Future<Output = Result<Reply, RpcError>> + 'a {
+    handle(gw, session, "resources/subscribe", Some(r#"{"uri":"test://r"}"#))
+}
+
+fn open_session(gw: &Gateway) -> Arc<Session> {
+    gw.open_session(crate::policy::Caller::local_user(), mpsc::channel(16).0)
+}
+
+/// A session's subscribe request is cancelled (its future dropped) while its first subscribe is
+/// out. The session must not go on listing the URI: when it subscribes again, that subscribe is
+/// made at the backend and the session is counted on it (not told at once it is subscribed).
+#[tokio::test]
+async fn a_session_whose_subscribe_was_cancelled_subscribes_again_at_the_backend() {
+    let mut backend = Backend::start().await;
+    let (gw, _) = gateway(&backend).await;
+    let session = open_session(&gw);
+    let mut a = Box::pin(subscribe(&gw, &session));
+    assert!(poll_once(a.as_mut()).await.is_pending());
+    backend.first_subscribe_held().await;
+    drop(a);
+    assert!(!session.is_subscribed(URI), "a cancelled subscribe leaves the session unsubscribed");
+    assert_eq!(table(&gw), (vec![], vec![]));
+
+    let again = subscribe(&gw, &session).await;
+    assert!(again.is_ok(), "{:?}", again.err());
+    assert_eq!(backend.subscribes(), 2, "the second subscribe was made at the backend");
+    assert!(session.is_subscribed(URI));
+    assert_eq!(table(&gw), (vec![(session.id, 0)], vec![(0, 1)]), "the session is counted on it");
+
+    // Its end goes to the backend when the session closes.
+    backend.open_gate();
+    gw.close_session(&session);
+    assert_eq!(table(&gw), (vec![], vec![]));
+    backend.got("resources/unsubscribe").await;
+}
+
+/// A session's subscribe request joins another session's first subscribe and is cancelled while
+/// that is out: the session is neither listed nor counted on it, and when the first one takes
+/// and its session leaves, the backend subscription is ended (no count is left on it).
+#[tokio::test]
+async fn a_cancelled_subscribe_that_joined_the_first_leaves_no_count_behind() {
+    // Not a session id the gateway hands out here.
+    const A: u64 = 1000;
+    let mut backend = Backend::with("legacy", First::Take).await;
+    let (gw, m) = gateway(&backend).await;
+    let mut a = Box::pin(acquire(&gw, A, &m, URI));
+    assert!(poll_once(a.as_mut()).await.is_pending());
+    backend.first_subscribe_held().await;
+    let session = open_session(&gw);
+    let mut b = Box::pin(subscribe(&gw, &session));
+    assert!(poll_once(b.as_mut()).await.is_pending(), "B joins A's subscribe");
+    assert_eq!(table(&gw).1, [(0, 2)]);
+    drop(b);
+    assert!(!session.is_subscribed(URI));
+    assert_eq!(table(&gw), (vec![(A, 0)], vec![(0, 1)]), "only A counts");
+
+    backend.open_gate();
+    let a = a.await;
+    assert!(a.is_ok(), "{:?}", a.err());
+    assert_eq!(table(&gw), (vec![(A, 0)], vec![(0, 1)]));
+    release(&gw, A, &m, URI);
+    assert_eq!(table(&gw), (vec![], vec![]));
+    backend.got("resources/unsubscribe").await;
+    assert!(backend.subscribed.lock().unwrap().is_empty(), "the backend holds no subscription");
 }
