@@ -286,7 +286,7 @@ pub async fn idle_memory(
     gw.handshake(setup.startup_timeout).await?;
     // Both backends must be mounted: `tools/list` names the tool of each (the fixture's `echo`
     // and the backend's `echo` collide, so the second is `http__echo`).
-    let list = gw.request_text("tools/list", None, work.timeout).await?;
+    let list = gw.call("tools/list", None, work.timeout).await?;
     anyhow::ensure!(list.contains("\"http__echo\""), "the HTTP backend is not mounted: {list:.300}");
     anyhow::ensure!(list.contains("\"whoami\""), "the stdio fixture is not mounted: {list:.300}");
     tokio::time::sleep(settle).await;

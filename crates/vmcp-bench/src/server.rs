@@ -123,16 +123,6 @@ impl Server {
         self.child.id()
     }
 
-    /// One request, waited for; returns the raw result text (an error answer is an error).
-    pub async fn request_text(
-        &mut self,
-        method: &str,
-        params: Option<&str>,
-        timeout: Duration,
-    ) -> anyhow::Result<String> {
-        self.call(method, params, timeout).await
-    }
-
     /// The legacy handshake: `initialize`, then `notifications/initialized`. Returns the
     /// protocol version the server chose.
     pub async fn handshake(&mut self, timeout: Duration) -> anyhow::Result<String> {
@@ -163,7 +153,7 @@ impl Server {
     }
 
     /// One request, waited for; returns the raw result text or the error object as an error.
-    async fn call(
+    pub async fn call(
         &mut self,
         method: &str,
         params: Option<&str>,
