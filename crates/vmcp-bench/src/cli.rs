@@ -30,9 +30,8 @@ pub enum Command {
     Compare {
         #[command(flatten)]
         load: Load,
-        /// The vmcp binary (default: `vmcp` next to this binary, i.e. target/release/vmcp).
-        #[arg(long, value_name = "PATH")]
-        vmcp: Option<PathBuf>,
+        #[command(flatten)]
+        vmcp: VmcpArgs,
         /// Measured requests are split into this many slices per side, run alternately (direct,
         /// vMCP, vMCP, direct, ...) so that a change in machine load hits both sides alike.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]

@@ -95,8 +95,7 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
         }
         Command::Compare { load, vmcp, rounds, label, command } => {
             let work = Workload::from_load(&load)?;
-            let vmcp = compare::vmcp_path(vmcp)?;
-            let home = servers.keep_dir(tempfile::Builder::new().prefix("vmcp-bench-home-").tempdir()?);
+            let (vmcp, home) = vmcp_and_home(vmcp, servers)?;
             let setup = compare::Setup { vmcp: &vmcp, home: &home, command: &command, rounds };
             let result = compare::run(&work, &setup, servers).await?;
             let label = label.as_deref().unwrap_or(work.label());
@@ -104,7 +103,7 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
         }
         Command::HttpCompare { load, vmcp, rounds, label } => {
             let work = Workload::from_load(&load)?;
-            let (vmcp, home) = network_home(vmcp, servers)?;
+            let (vmcp, home) = vmcp_and_home(vmcp, servers)?;
             let setup = network::Setup { vmcp: &vmcp, home: &home, startup_timeout: work.startup_timeout };
             let result = network::compare(&work, &setup, rounds).await?;
             let label = label.unwrap_or_else(|| format!("HTTP {}", work.label()));
@@ -116,7 +115,7 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
         }
         Command::Sessions { load, vmcp, sessions, calls } => {
             let work = Workload::from_load(&load)?;
-            let (vmcp, home) = network_home(vmcp, servers)?;
+            let (vmcp, home) = vmcp_and_home(vmcp, servers)?;
             let setup = network::Setup { vmcp: &vmcp, home: &home, startup_timeout: work.startup_timeout };
             let n = usize::try_from(sessions)?;
             let outcome = network::sessions(&work, &setup, n, calls).await?;
@@ -135,7 +134,7 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
             let work = Workload::from_load(&load)?;
             let settle = std::time::Duration::try_from_secs_f64(settle)
                 .map_err(|_| UsageError("--settle must be a number of seconds".into()))?;
-            let (vmcp, home) = network_home(vmcp, servers)?;
+            let (vmcp, home) = vmcp_and_home(vmcp, servers)?;
             let setup = network::Setup { vmcp: &vmcp, home: &home, startup_timeout: work.startup_timeout };
             network::idle_memory(&work, &setup, &command, settle, servers).await
         }
@@ -148,7 +147,7 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
 }
 
 /// The vmcp binary and a throwaway home for it, kept until every server is stopped.
-fn network_home(
+fn vmcp_and_home(
     vmcp: cli::VmcpArgs,
     servers: &mut Servers,
 ) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
