@@ -151,19 +151,21 @@ impl<'a> Installer<'a> {
         let servers_file = self.registry_file()?;
         let index = Index::load(self.home)?;
         let lock = LockFile::load(self.home)?;
-        let targets = match spec {
+        // Loaded once: each update changes only its own package's entry, so the others' entries
+        // stay as read here (the commit itself re-reads the lock through its `Plan`).
+        let targets: Vec<(&str, &LockedPackage, VersionReq)> = match spec {
             Some(s) => {
                 let (name, req) = parse_spec(s)?;
-                let (pkg, _) = lifecycle::find_locked(&lock, name.as_str())?;
-                vec![(pkg.to_owned(), req)]
+                let (pkg, locked) = lifecycle::find_locked(&lock, name.as_str())?;
+                vec![(pkg, locked, req)]
             }
-            None => lock.packages.keys().map(|k| (k.clone(), VersionReq::Latest)).collect(),
+            None => lock.packages.iter().map(|(k, l)| (k.as_str(), l, VersionReq::Latest)).collect(),
         };
         Ok(targets
             .into_iter()
-            .map(|(name, req)| {
-                let result = self.update_one(&servers_file, &index, &name, &req, opts);
-                (name, result)
+            .map(|(name, locked, req)| {
+                let result = self.update_one(&servers_file, &index, name, locked, &req, opts);
+                (name.to_owned(), result)
             })
             .collect())
     }
@@ -173,12 +175,10 @@ impl<'a> Installer<'a> {
         servers_file: &Path,
         index: &Index,
         name: &str,
+        locked: &LockedPackage,
         req: &VersionReq,
         opts: &InstallOptions,
     ) -> Result<Outcome> {
-        let lock = LockFile::load(self.home)?;
-        let locked =
-            lock.packages.get(name).ok_or_else(|| RepoError::usage(format!("`{name}` is not installed")))?;
         let current = locked
             .current_install()
             .ok_or_else(|| RepoError::usage(format!("lock entry of `{name}` is incomplete")))?;
