@@ -63,20 +63,13 @@ pub(crate) struct Held {
     by_session: HashMap<(u64, String, String), usize>,
     /// Modern backends: the listen request held open per subscription.
     listens: HashMap<Key, AbortHandle>,
-    /// Backend subscriptions still being made. A session that joins meanwhile shares the first
-    /// one's outcome instead of counting on a subscription that may fail.
-    pending: HashMap<Key, Pending>,
+    /// Backend subscriptions still being made, each with its outcome once known (whether it
+    /// took). A session that joins meanwhile shares the first one's outcome instead of counting
+    /// on a subscription that may fail. Every session counted on a key while it is pending is
+    /// its first one or one that joined it (a key is pending only from a first count on).
+    pending: HashMap<Key, tokio::sync::watch::Receiver<Option<bool>>>,
     /// Modern listens waiting for the backend's `notifications/subscriptions/acknowledged`.
     acks: HashMap<ListenId, tokio::sync::oneshot::Sender<()>>,
-}
-
-/// A backend subscription being made by the first session that wanted it.
-struct Pending {
-    /// Whether it took, once known.
-    outcome: tokio::sync::watch::Receiver<Option<bool>>,
-    /// The sessions that joined it meanwhile: counted on it, and taken back with the first one
-    /// if it fails.
-    joined: Vec<u64>,
 }
 
 /// Why a backend subscription did not take.
@@ -200,18 +193,16 @@ async fn acquire_at(
         let n = held.counts.entry(key.clone()).or_insert(0);
         *n += 1;
         let first = *n == 1;
-        if let Some(p) = held.pending.get_mut(&key) {
+        if let Some(outcome) = held.pending.get(&key) {
             // Still out, even if every session that wanted it left meanwhile (then its outcome
             // decides whether it is kept for this one or ended): join it rather than make
             // another, whose order against the first's end at the backend nothing would decide.
-            p.joined.push(session);
-            (None, Some(p.outcome.clone()))
+            (None, Some(outcome.clone()))
         } else if first {
             let (tx, rx) = tokio::sync::watch::channel(None);
-            held.pending.insert(key.clone(), Pending { outcome: rx.clone(), joined: Vec::new() });
+            held.pending.insert(key.clone(), rx.clone());
             let up = lease.up.clone();
-            let making =
-                Making { gw, key, session, up, outcome: tx, mine: rx, settled: false, subscribing: None };
+            let making = Making { gw, key, up, outcome: tx, mine: rx, settled: false, subscribing: None };
             (Some(making), None)
         } else {
             (None, None)
@@ -263,11 +254,10 @@ async fn acquire_at(
 struct Making<'a> {
     gw: &'a Arc<Gateway>,
     key: Key,
-    session: u64,
     /// The connection it subscribes at, to end it there if no one is left when it took.
     up: Arc<Upstream>,
     outcome: tokio::sync::watch::Sender<Option<bool>>,
-    /// To tell its `Pending` from a later one's under the same key.
+    /// To tell its pending entry from a later one's under the same key.
     mine: tokio::sync::watch::Receiver<Option<bool>>,
     settled: bool,
     /// A legacy `resources/subscribe` while it is out.
@@ -291,22 +281,25 @@ impl Making<'_> {
             let key = &self.key;
             // A session subscribing while this is out joins it, so the pending entry is this
             // one's; checked all the same, since a later one's counts would not be ours.
-            let ours = held.pending.get(key).is_some_and(|p| p.outcome.same_channel(&self.mine));
-            let joined = if ours { held.pending.remove(key).map(|p| p.joined) } else { None };
-            match (listen, joined) {
-                (Ok(Some(listen)), Some(_)) if held.counts.contains_key(key) => {
+            let ours = held.pending.get(key).is_some_and(|p| p.same_channel(&self.mine));
+            if ours {
+                held.pending.remove(key);
+            }
+            match (listen, ours) {
+                (Ok(Some(listen)), true) if held.counts.contains_key(key) => {
                     held.listens.insert(key.clone(), listen.clone());
                 }
                 // Every session left while the listen was being made: end it.
                 (Ok(Some(listen)), _) => listen.abort(),
                 // Every session left while the legacy subscribe was out: their `release` left its
                 // end to this, now that the backend has answered it.
-                (Ok(None), Some(_)) => unsubscribe = !held.counts.contains_key(key),
-                (Ok(None), None) | (Err(()), None) => {}
-                (Err(()), Some(joined)) => {
-                    for session in std::iter::once(self.session).chain(joined) {
-                        forget(&mut held, session, key);
-                    }
+                (Ok(None), true) => unsubscribe = !held.counts.contains_key(key),
+                (Ok(None), false) | (Err(()), false) => {}
+                // Whoever counts on it is the first session or one that joined it.
+                (Err(()), true) => {
+                    held.counts.remove(key);
+                    let (server, replica, uri) = key;
+                    held.by_session.retain(|(_, s, u), r| !(s == server && u == uri && r == replica));
                 }
             }
         }
@@ -339,7 +332,7 @@ impl Drop for Making<'_> {
                     let held = held(&live);
                     match held.pending.get(&key) {
                         // Another first subscribe is out: whether anyone counts is known after it.
-                        Some(p) => p.outcome.clone(),
+                        Some(p) => p.clone(),
                         None if held.counts.contains_key(&key) => return,
                         None => break,
                     }
@@ -458,23 +451,6 @@ pub(crate) fn acknowledged(gw: &Gateway, up: &Arc<Upstream>, params: Option<&str
     };
     if let Some(tx) = held(gw).acks.remove(&(Arc::as_ptr(up) as usize, id)) {
         let _ = tx.send(());
-    }
-}
-
-/// Take back one session's count on a backend subscription that did not take (if the session
-/// still counts on that one: not if it left, or subscribed again elsewhere, meanwhile).
-fn forget(held: &mut Held, session: u64, key: &Key) {
-    let (server, replica, uri) = key;
-    let entry = (session, server.clone(), uri.clone());
-    if held.by_session.get(&entry) != Some(replica) {
-        return;
-    }
-    held.by_session.remove(&entry);
-    if let Some(n) = held.counts.get_mut(key) {
-        *n -= 1;
-        if *n == 0 {
-            held.counts.remove(key);
-        }
     }
 }
 
@@ -634,7 +610,7 @@ pub(crate) async fn remount(
             .pending
             .iter()
             .filter(|(k, _)| leaving.iter().any(|(old, _)| old.spec.id == k.0))
-            .map(|(_, p)| p.outcome.clone())
+            .map(|(_, p)| p.clone())
             .collect::<Vec<_>>();
         for mut rx in pending {
             let _ = rx.wait_for(Option::is_some).await;
