@@ -63,10 +63,8 @@ pub async fn run(work: &Workload, setup: &Setup<'_>, servers: &mut Servers) -> a
         servers.get(i).drive(work, work.warmup, None).await?;
     }
     let (mut d, mut v) = (Summary::new(), Summary::new());
-    let rounds = u64::from(setup.rounds).min(work.requests);
-    for round in 0..rounds {
-        let slice = work.requests / rounds + u64::from(round < work.requests % rounds);
-        let order = if round % 2 == 0 {
+    for (slice, direct_first) in slices(work.requests, setup.rounds) {
+        let order = if direct_first {
             [(direct, &mut d), (through, &mut v)]
         } else {
             [(through, &mut v), (direct, &mut d)]
@@ -77,6 +75,13 @@ pub async fn run(work: &Workload, setup: &Setup<'_>, servers: &mut Servers) -> a
         }
     }
     Ok(Comparison { direct: d, vmcp: v, cpu: None })
+}
+
+/// The measured requests split into `rounds` alternating slices (at most one per request; the
+/// first `requests % rounds` one request longer), each with whether the direct side goes first.
+pub fn slices(requests: u64, rounds: u32) -> impl Iterator<Item = (u64, bool)> {
+    let rounds = u64::from(rounds).min(requests);
+    (0..rounds).map(move |round| (requests / rounds + u64::from(round < requests % rounds), round % 2 == 0))
 }
 
 /// The vmcp binary: `--vmcp`, else `vmcp` next to this binary (both built in target/release).

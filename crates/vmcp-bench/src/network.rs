@@ -102,10 +102,8 @@ async fn compare_on(
         http_load::drive(label, sessions, work, work.warmup, None).await?;
     }
     let (mut d, mut v) = (Summary::new(), Summary::new());
-    let rounds = u64::from(rounds).min(work.requests);
-    for round in 0..rounds {
-        let slice = work.requests / rounds + u64::from(round < work.requests % rounds);
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+    for (slice, direct_first) in crate::compare::slices(work.requests, rounds) {
+        let order = if direct_first { [0, 1] } else { [1, 0] };
         for side in order {
             let (label, sessions) = sides[side];
             let summary = if side == 0 { &mut d } else { &mut v };
