@@ -8,7 +8,7 @@
 //!   `exp` (required) and `nbf`. The persona is the value of the configured claim.
 //! - Errors name what failed (for the `WWW-Authenticate` header and the audit log), never the token.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -100,8 +100,36 @@ struct Claims {
 pub struct OAuthValidator {
     cfg: OAuthConfig,
     http: reqwest::Client,
-    keys: tokio::sync::Mutex<Option<(JwkSet, Instant)>>,
+    keys: tokio::sync::Mutex<Option<Keys>>,
     last_fetch: Mutex<Option<Instant>>,
+}
+
+/// The issuer's JWKS as last fetched, each key decoded once per fetch rather than per token.
+#[derive(Debug)]
+struct Keys {
+    /// Each JWK's `kid` and its key (`None`: it does not decode, so a token naming it fails).
+    keys: Vec<(Option<String>, Option<Arc<DecodingKey>>)>,
+    fetched: Instant,
+}
+
+impl Keys {
+    fn new(set: &JwkSet) -> Self {
+        let keys = set
+            .keys
+            .iter()
+            .map(|jwk| (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk).ok().map(Arc::new)))
+            .collect();
+        Self { keys, fetched: Instant::now() }
+    }
+
+    /// The entry for `kid`, or the only one when the token names none.
+    fn pick(&self, kid: Option<&str>) -> Option<&Option<Arc<DecodingKey>>> {
+        match kid {
+            Some(k) => self.keys.iter().find(|(id, _)| id.as_deref() == Some(k)).map(|(_, key)| key),
+            None if self.keys.len() == 1 => self.keys.first().map(|(_, key)| key),
+            None => None,
+        }
+    }
 }
 
 impl OAuthValidator {
@@ -166,10 +194,10 @@ impl OAuthValidator {
 
     /// The key for `kid` (or the only key when the token names none), refetching the JWKS once
     /// when it is unknown or the cache is old.
-    async fn key_for(&self, kid: Option<&str>) -> Result<DecodingKey, JwtError> {
+    async fn key_for(&self, kid: Option<&str>) -> Result<Arc<DecodingKey>, JwtError> {
         let mut cache = self.keys.lock().await;
-        let stale = cache.as_ref().is_none_or(|(_, at)| at.elapsed() > MAX_AGE);
-        let known = cache.as_ref().is_some_and(|(set, _)| pick(set, kid).is_some());
+        let stale = cache.as_ref().is_none_or(|k| k.fetched.elapsed() > MAX_AGE);
+        let known = cache.as_ref().is_some_and(|k| k.pick(kid).is_some());
         if stale || !known {
             let may_fetch = self
                 .last_fetch
@@ -179,15 +207,14 @@ impl OAuthValidator {
             if cache.is_none() || may_fetch {
                 *self.last_fetch.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
                 match self.fetch().await {
-                    Ok(set) => *cache = Some((set, Instant::now())),
+                    Ok(set) => *cache = Some(Keys::new(&set)),
                     Err(e) if cache.is_none() => return Err(e),
                     Err(e) => tracing::warn!("keeping the cached JWKS: {e}"),
                 }
             }
         }
-        let (set, _) = cache.as_ref().ok_or_else(|| JwtError::Jwks("no keys".into()))?;
-        let jwk = pick(set, kid).ok_or(JwtError::UnknownKey)?;
-        DecodingKey::from_jwk(jwk).map_err(|_| JwtError::UnknownKey)
+        let keys = cache.as_ref().ok_or_else(|| JwtError::Jwks("no keys".into()))?;
+        keys.pick(kid).cloned().flatten().ok_or(JwtError::UnknownKey)
     }
 
     async fn fetch(&self) -> Result<JwkSet, JwtError> {
@@ -198,13 +225,5 @@ impl OAuthValidator {
         }
         let body = resp.bytes().await.map_err(|e| fail(e.to_string()))?;
         serde_json::from_slice(&body).map_err(|e| fail(e.to_string()))
-    }
-}
-
-fn pick<'a>(set: &'a JwkSet, kid: Option<&str>) -> Option<&'a jsonwebtoken::jwk::Jwk> {
-    match kid {
-        Some(k) => set.find(k),
-        None if set.keys.len() == 1 => set.keys.first(),
-        None => None,
     }
 }
