@@ -49,7 +49,7 @@ pub(super) struct Link {
     /// Negotiated legacy version, for the `MCP-Protocol-Version` header.
     version: Mutex<Option<HeaderValue>>,
     /// The `initialize` line, to re-initialize after the server lost the session.
-    init: Mutex<Option<String>>,
+    init: Mutex<Option<Bytes>>,
     reinit: tokio::sync::Mutex<()>,
     /// Modern requests in flight: cancelling aborts the POST, which closes its stream.
     inflight: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
@@ -132,10 +132,7 @@ pub(super) fn connect(
 
 impl Link {
     /// POST a request straight from the caller: no hop through the link's channel, no
-    /// re-reading of the line. It runs as a task of its own (a deep poll chain from the
-    /// client's connection down to the backend's costs more than the spawn). Dropping the
-    /// waiter cancels through `notifications/cancelled`, which for a modern server aborts
-    /// this task and so closes its stream.
+    /// re-reading of the line.
     pub(super) fn spawn_request(
         self: &Arc<Self>,
         id: u64,
@@ -144,18 +141,24 @@ impl Link {
         line: String,
         headers: ParamHeaders,
     ) {
+        self.spawn_exchange(Bytes::from(line), Peek::of(Some(id), method, params), headers);
+    }
+
+    /// Run one exchange as a task of its own (a deep poll chain from the client's connection
+    /// down to the backend's costs more than the spawn). A modern request's task is listed, so
+    /// that its `notifications/cancelled` aborts it, which closes its stream.
+    fn spawn_exchange(self: &Arc<Self>, line: Bytes, p: Peek, headers: ParamHeaders) {
         let Some(up) = self.up.upgrade() else { return };
-        let p = Peek::of(Some(id), method, params);
-        let modern = p.modern;
+        let listed = p.id.filter(|_| p.modern);
         let link = self.clone();
         let task = tokio::spawn(async move {
             let Ok(_permit) = link.limit.acquire().await else { return };
             exchange(&up, &link, line, p, headers, &link.opts, true).await;
-            if modern {
+            if let Some(id) = listed {
                 link.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
             }
         });
-        if modern {
+        if let Some(id) = listed {
             let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
             inflight.insert(id, task.abort_handle());
             // Finished before it was listed: it could not unlist itself.
@@ -188,16 +191,10 @@ impl Route {
             return Ok(Route::Direct(client()?));
         }
         tracing::info!(server = %up.spec.id, "reaching {url} through the proxy named in the environment");
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(90))
-            // A POST that is redirected must not be re-sent elsewhere behind vMCP's back.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
         let url = reqwest::Url::parse(&url.to_string()).map_err(|e| format!("invalid URL `{url}`: {e}"))?;
-        Ok(Route::Proxied(client, url))
+        // No redirects, as on the direct route: a redirected POST must not be re-sent
+        // elsewhere behind vMCP's back.
+        Ok(Route::Proxied(super::http_client(reqwest::redirect::Policy::none())?, url))
     }
 }
 
@@ -282,7 +279,6 @@ impl Link {
 }
 
 async fn run(up: Arc<Upstream>, link: Arc<Link>, mut rx: mpsc::Receiver<Outgoing>, opts: Options) {
-    let limit = link.limit.clone();
     loop {
         let line = tokio::select! {
             line = rx.recv() => line,
@@ -301,19 +297,7 @@ async fn run(up: Arc<Upstream>, link: Arc<Link>, mut rx: mpsc::Receiver<Outgoing
             }
             continue;
         }
-        let Ok(permit) = limit.clone().acquire_owned().await else { break };
-        let (up2, link2, opts2) = (up.clone(), link.clone(), opts.clone());
-        let (id, modern) = (p.id, p.modern);
-        let task = tokio::spawn(async move {
-            exchange(&up2, &link2, line, p, headers, &opts2, true).await;
-            if let Some(id) = id {
-                link2.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
-            }
-            drop(permit);
-        });
-        if let (Some(id), true) = (id, modern) {
-            link.inflight.lock().unwrap_or_else(|p| p.into_inner()).insert(id, task.abort_handle());
-        }
+        link.spawn_exchange(Bytes::from(line), p, headers);
     }
     let session = link.session.lock().unwrap_or_else(|p| p.into_inner()).0.clone();
     if let Some(sid) = session {
@@ -349,7 +333,7 @@ fn request_headers(link: &Link, p: &Peek) -> HeaderMap {
 async fn exchange(
     up: &Arc<Upstream>,
     link: &Arc<Link>,
-    line: String,
+    line: Bytes,
     p: Peek,
     param_headers: ParamHeaders,
     opts: &Options,
@@ -364,7 +348,8 @@ async fn exchange(
     if p.modern && p.method.as_deref() == Some("tools/call") {
         headers.extend(param_headers.iter().cloned());
     }
-    let sent = link.send(Method::POST, headers, Bytes::from(line.clone())).await;
+    // `Bytes` clones share the line: the retry below re-sends it without a copy.
+    let sent = link.send(Method::POST, headers, line.clone()).await;
     let resp = match sent {
         Ok(r) => r,
         Err(e) => return fail(up, p.id, 1001, &format!("cannot reach {}: {e}", link.url), opts),
@@ -489,7 +474,7 @@ async fn reinitialize(up: &Arc<Upstream>, link: &Arc<Link>, seen_generation: u64
     link.session.lock().unwrap_or_else(|p| p.into_inner()).0 = None;
     let Some(init) = link.init.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return false };
     let p = Peek { method: Some("initialize".into()), ..Peek::default() };
-    let resp = match link.send(Method::POST, request_headers(link, &p), Bytes::from(init)).await {
+    let resp = match link.send(Method::POST, request_headers(link, &p), init).await {
         Ok(r) if r.status().is_success() => r,
         _ => return false,
     };

@@ -266,46 +266,33 @@ impl Upstream {
         // table refuses the entry, so nothing waits for an answer that cannot come.
         let Some(rx) = self.pending.insert(id, origin) else { return Err(self.unavailable()) };
         let mut guard = InFlight { up: self, id, armed: true };
-        let answer = async {
+        let sent = async {
             match self.http.get() {
                 Some(link) => link.spawn_request(id, method, params, line, headers),
                 None => self.tx.send(Outgoing { line, headers }).await.map_err(|_| ())?,
             }
             Ok(rx.await)
         };
-        match tokio::time::timeout(timeout, answer).await {
+        let outcome = tokio::time::timeout(timeout, sent).await;
+        // From here on this function settles the request itself.
+        guard.armed = false;
+        match outcome {
+            Ok(Ok(Ok(msg))) => Ok(msg),
+            // The connection went before answering.
+            Ok(Ok(Err(_))) => Err(match self.status() {
+                Status::Ready | Status::Starting => UpstreamError::Closed(self.spec.id.clone()),
+                _ => self.unavailable(),
+            }),
+            // The transport is gone: the line was never sent.
             Ok(Err(())) => {
-                guard.armed = false;
                 self.pending.remove(id);
                 Err(self.unavailable())
             }
-            Ok(Ok(answer)) => Self::answered(self, &mut guard, answer),
             Err(_) => {
-                guard.armed = false;
                 if self.pending.remove(id) {
                     self.cancel(id, "request timed out");
                 }
                 Err(UpstreamError::Timeout(self.spec.id.clone(), timeout))
-            }
-        }
-    }
-
-    fn answered(
-        &self,
-        guard: &mut InFlight<'_>,
-        answer: Result<Message, tokio::sync::oneshot::error::RecvError>,
-    ) -> Result<Message, UpstreamError> {
-        match answer {
-            Ok(msg) => {
-                guard.armed = false;
-                Ok(msg)
-            }
-            Err(_) => {
-                guard.armed = false;
-                Err(match self.status() {
-                    Status::Ready | Status::Starting => UpstreamError::Closed(self.spec.id.clone()),
-                    _ => self.unavailable(),
-                })
             }
         }
     }
@@ -412,12 +399,14 @@ pub(super) fn configured_headers(up: &Upstream) -> Result<HeaderMap, String> {
     Ok(headers)
 }
 
-/// The HTTP client of a network upstream: pooled keep-alive connections over rustls.
-pub(super) fn http_client() -> Result<reqwest::Client, String> {
+/// reqwest's client for a network upstream (legacy SSE, or Streamable HTTP behind a proxy):
+/// pooled keep-alive connections over rustls, honouring the environment's proxy variables.
+pub(super) fn http_client(redirects: reqwest::redirect::Policy) -> Result<reqwest::Client, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(90))
+        .redirect(redirects)
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))
 }

@@ -20,7 +20,14 @@ pub(super) fn connect(
         return Err("not an SSE server".into());
     };
     let headers = configured_headers(up)?;
-    tokio::spawn(run(up.clone(), http_client()?, url.clone(), headers, rx, opts.clone()));
+    tokio::spawn(run(
+        up.clone(),
+        http_client(reqwest::redirect::Policy::default())?,
+        url.clone(),
+        headers,
+        rx,
+        opts.clone(),
+    ));
     Ok(())
 }
 
