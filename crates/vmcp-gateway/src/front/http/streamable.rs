@@ -112,11 +112,7 @@ async fn initialize(st: &Arc<HttpState>, peer: SocketAddr, msg: Message) -> Resp
     let version = session.info().version.unwrap_or(ProtocolVersion::V2025_11_25);
     let Some(hs) = st.sessions.insert(session.clone(), version) else {
         st.gw.close_session(&session);
-        return rpc_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            None,
-            RpcError::new(ErrorCode::GatewayError, "too many sessions"),
-        );
+        return super::registry::too_many_sessions();
     };
     // Messages not tied to a request go to the session's own stream (GET), kept for resumption.
     // It stops when the session ends: it holds the session, so `rx` alone would never close.
