@@ -55,11 +55,15 @@ fn journal_path(home: &Home) -> PathBuf {
 
 /// Make the change durable (the commit point), then apply it.
 pub fn commit(home: &Home, journal: &Journal) -> Result<()> {
-    check_servers(&journal.servers_path(home)?, &journal.servers)?;
+    // Refuse a change that would make the registry invalid; the checked registry is the one
+    // written, so the file is read and changed once.
+    let servers = changed_servers(home, journal)?
+        .map(|(path, raw)| ServersFile::from_raw(&path, raw).map(|f| (path, f.raw)))
+        .transpose()?;
     let path = journal_path(home);
     let text = serde_json::to_vec_pretty(journal).map_err(|e| RepoError::io(&path, e.into()))?;
     vmcp_config::write_atomic(&path, &text).at(&path)?;
-    apply(home, journal)
+    apply(home, journal, servers)
 }
 
 /// Finish a journal left by a killed run.
@@ -72,15 +76,26 @@ pub fn recover(home: &Home) -> Result<bool> {
             format!("{} is unreadable ({e}); remove it to discard the change", path.display()),
         )
     })?;
-    apply(home, &journal)?;
+    apply(home, &journal, changed_servers(home, &journal)?)?;
     Ok(true)
 }
 
-fn apply(home: &Home, journal: &Journal) -> Result<()> {
-    if !journal.servers.is_empty() {
-        let servers_path = journal.servers_path(home)?;
-        let raw = apply_ops(load_raw(&servers_path)?, &journal.servers);
-        ServersFile::save(&servers_path, &raw).at(&servers_path)?;
+/// The registry file the journal changes and its content after the change (`None`: the journal
+/// changes no server).
+fn changed_servers(home: &Home, journal: &Journal) -> Result<Option<(PathBuf, RawServersFile)>> {
+    if journal.servers.is_empty() {
+        return Ok(None);
+    }
+    let path = journal.servers_path(home)?;
+    let raw = apply_ops(load_raw(&path)?, &journal.servers);
+    Ok(Some((path, raw)))
+}
+
+/// Write `servers` (from [`changed_servers`]) and the lock, then remove the old directories and
+/// the journal.
+fn apply(home: &Home, journal: &Journal, servers: Option<(PathBuf, RawServersFile)>) -> Result<()> {
+    if let Some((path, raw)) = servers {
+        ServersFile::save(&path, &raw).at(&path)?;
     }
     let lock = lock_path(home);
     let text = serde_json::to_vec_pretty(&journal.lock).map_err(|e| RepoError::io(&lock, e.into()))?;
@@ -93,16 +108,6 @@ fn apply(home: &Home, journal: &Journal) -> Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RepoError::io(&path, e)),
         _ => Ok(()),
     }
-}
-
-/// Refuse to commit a change that would make the registry at `path` invalid.
-fn check_servers(path: &Path, ops: &[ServerOp]) -> Result<()> {
-    if ops.is_empty() {
-        return Ok(());
-    }
-    let raw = apply_ops(load_raw(path)?, ops);
-    ServersFile::from_raw(path, raw)?;
-    Ok(())
 }
 
 /// The raw registry, or an empty one (with the format's defaults) if the file does not exist yet.
