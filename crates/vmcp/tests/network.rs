@@ -9,6 +9,18 @@ use std::net::TcpStream;
 use serde_json::{Value, json};
 use support::*;
 
+/// A gateway serving `fronts` (`--no-stdio`) with the fixture `f` mounted and `config` as its
+/// `vmcp.toml` when given. The home comes back too: it must live as long as the server.
+fn fixture_server(config: Option<&str>, fronts: &[&str]) -> (Home, Server) {
+    let home = Home::new().fixture("f", &[]);
+    home.write_servers();
+    if let Some(config) = config {
+        home.write_config(config);
+    }
+    let server = Server::start(home.path(), fronts);
+    (home, server)
+}
+
 /// The JSON-RPC messages of a reply, whether it came as JSON or as SSE.
 fn messages(r: &Reply) -> Vec<Value> {
     if r.content_type.starts_with("text/event-stream") {
@@ -54,9 +66,7 @@ fn modern_meta() -> Value {
 
 #[test]
 fn streamable_http_sessions_security_and_errors() {
-    let home = Home::new().fixture("f", &[]);
-    home.write_servers();
-    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let (_home, server) = fixture_server(None, &["--http", "127.0.0.1:0"]);
     let url = server.url();
 
     let forged = post(&url, &[("Host", "evil.example.com")], &init_body("2025-11-25"));
@@ -154,9 +164,7 @@ fn streamable_http_sessions_security_and_errors() {
 
 #[test]
 fn progress_switches_the_answer_to_sse() {
-    let home = Home::new().fixture("f", &[]);
-    home.write_servers();
-    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let (_home, server) = fixture_server(None, &["--http", "127.0.0.1:0"]);
     let url = server.url();
     let sid = legacy_session(&url, "2025-11-25");
     let r = post(
@@ -218,9 +226,7 @@ fn read_events(reader: &mut impl BufRead, n: usize) -> Vec<(String, Value)> {
 
 #[test]
 fn a_resumed_get_stream_replays_the_events_it_missed() {
-    let home = Home::new().fixture("f", &[]);
-    home.write_servers();
-    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let (_home, server) = fixture_server(None, &["--http", "127.0.0.1:0"]);
     let url = server.url();
     let sid = legacy_session(&url, "2025-11-25");
     let call = |name: &str| {
@@ -340,10 +346,8 @@ fn an_http_upstream_that_restarts_loses_at_most_the_call_in_flight() {
 
 #[test]
 fn legacy_sse_and_websocket_fronts_serve_clients() {
-    let home = Home::new().fixture("f", &[]);
-    home.write_servers();
-    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
-    let base = format!("http://{}", server.http.as_deref().unwrap());
+    let (_home, server) = fixture_server(None, &["--http", "127.0.0.1:0"]);
+    let base = server.base();
     let mut get = agent().get(format!("{base}/sse")).header("Accept", "text/event-stream").call().unwrap();
     let mut reader = BufReader::new(get.body_mut().as_reader());
     let mut endpoint = String::new();
@@ -397,12 +401,12 @@ fn upgrade_request(addr: &str) -> String {
 
 #[test]
 fn connection_limits_answer_503_past_the_maximum_and_recover() {
-    let home = Home::new().fixture("f", &[]);
-    home.write_servers();
-    home.write_config(
-        "[gateway.transports.http]\nmax_connections = 2\n[gateway.transports.websocket]\nmax_connections = 1\n",
+    let (_home, server) = fixture_server(
+        Some(
+            "[gateway.transports.http]\nmax_connections = 2\n[gateway.transports.websocket]\nmax_connections = 1\n",
+        ),
+        &["--http", "127.0.0.1:0", "--ws", "127.0.0.1:0"],
     );
-    let server = Server::start(home.path(), &["--http", "127.0.0.1:0", "--ws", "127.0.0.1:0"]);
     let (http, ws) = (server.http.clone().unwrap(), server.ws.clone().unwrap());
 
     // Idle connections count: two take both HTTP slots (accepted in connect order).
@@ -432,12 +436,10 @@ fn connection_limits_answer_503_past_the_maximum_and_recover() {
 
 #[test]
 fn http_limits_on_body_size_and_session_count() {
-    let home = Home::new().fixture("f", &[]);
-    home.write_servers();
-    home.write_config(
-        "[gateway]\nmax_message_size = \"16KiB\"\n[gateway.transports.http]\nmax_sessions = 2\n",
+    let (_home, server) = fixture_server(
+        Some("[gateway]\nmax_message_size = \"16KiB\"\n[gateway.transports.http]\nmax_sessions = 2\n"),
+        &["--http", "127.0.0.1:0"],
     );
-    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
     let url = server.url();
 
     let sid = legacy_session(&url, "2025-11-25");
@@ -458,10 +460,10 @@ fn http_limits_on_body_size_and_session_count() {
 
 #[test]
 fn an_idle_session_expires_and_then_gets_404() {
-    let home = Home::new().fixture("f", &[]);
-    home.write_servers();
-    home.write_config("[gateway.transports.http]\nsession_idle_timeout = 0.3\n");
-    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let (_home, server) = fixture_server(
+        Some("[gateway.transports.http]\nsession_idle_timeout = 0.3\n"),
+        &["--http", "127.0.0.1:0"],
+    );
     let url = server.url();
     let sid = legacy_session(&url, "2025-11-25");
     // Poll the log, not the session: a request would keep it alive.
@@ -509,11 +511,9 @@ fn open_sse(base: &str) -> Result<SseStream, (u16, String)> {
 
 #[test]
 fn legacy_sse_sessions_count_against_max_sessions_with_streamable_ones() {
-    let home = Home::new().fixture("f", &[]);
-    home.write_servers();
-    home.write_config("[gateway.transports.http]\nmax_sessions = 2\n");
-    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
-    let (url, base) = (server.url(), format!("http://{}", server.http.as_deref().unwrap()));
+    let (_home, server) =
+        fixture_server(Some("[gateway.transports.http]\nmax_sessions = 2\n"), &["--http", "127.0.0.1:0"]);
+    let (url, base) = (server.url(), server.base());
 
     let first = open_sse(&base).expect("first SSE session");
     let second = open_sse(&base).expect("second SSE session");
@@ -543,11 +543,11 @@ fn legacy_sse_sessions_count_against_max_sessions_with_streamable_ones() {
 
 #[test]
 fn an_idle_legacy_sse_session_is_closed_and_its_endpoint_then_gets_404() {
-    let home = Home::new().fixture("f", &[]);
-    home.write_servers();
-    home.write_config("[gateway.transports.http]\nsession_idle_timeout = 0.3\n");
-    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
-    let base = format!("http://{}", server.http.as_deref().unwrap());
+    let (_home, server) = fixture_server(
+        Some("[gateway.transports.http]\nsession_idle_timeout = 0.3\n"),
+        &["--http", "127.0.0.1:0"],
+    );
+    let base = server.base();
 
     let mut silent = open_sse(&base).expect("SSE session");
     let mut rest = String::new();
@@ -560,10 +560,10 @@ fn an_idle_legacy_sse_session_is_closed_and_its_endpoint_then_gets_404() {
 
 #[test]
 fn a_deleted_or_expired_streamable_session_ends_its_get_stream() {
-    let home = Home::new().fixture("f", &[]);
-    home.write_servers();
-    home.write_config("[gateway.transports.http]\nsession_idle_timeout = 0.5\n");
-    let server = Server::start(home.path(), &["--http", "127.0.0.1:0"]);
+    let (_home, server) = fixture_server(
+        Some("[gateway.transports.http]\nsession_idle_timeout = 0.5\n"),
+        &["--http", "127.0.0.1:0"],
+    );
     let url = server.url();
     let get_stream = |sid: &str| {
         let get = deadline_agent()
@@ -613,11 +613,11 @@ fn read_until_contains(r: &mut impl Read, needle: &str) -> String {
 
 #[test]
 fn sigterm_drains_requests_in_flight_over_http_and_websocket_then_exits() {
-    let home = Home::new().fixture("f", &[]);
-    home.write_servers();
     // A long grace: the gateway must not need it (GET streams end at once, nothing hangs).
-    home.write_config("[gateway]\nshutdown_grace = 60\n");
-    let mut server = Server::start(home.path(), &["--http", "127.0.0.1:0", "--ws", "127.0.0.1:0"]);
+    let (_home, mut server) = fixture_server(
+        Some("[gateway]\nshutdown_grace = 60\n"),
+        &["--http", "127.0.0.1:0", "--ws", "127.0.0.1:0"],
+    );
     let (http, url) = (server.http.clone().unwrap(), server.url());
     let sid = legacy_session(&url, "2025-11-25");
 

@@ -407,6 +407,11 @@ impl Server {
         format!("http://{}/mcp", self.http.as_deref().expect("http front"))
     }
 
+    /// The HTTP front's origin (`http://ADDR`), for its other paths (`/sse`, `/messages`).
+    pub fn base(&self) -> String {
+        format!("http://{}", self.http.as_deref().expect("http front"))
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
