@@ -491,15 +491,24 @@ fn serve_registry(w: &World, versions: &[&str]) {
     files.insert("/v0/servers?cursor=p2".into(), serde_json::to_vec(&page).unwrap());
 }
 
+impl World {
+    /// A world whose repository `official` is the registry API fixture, serving `weather` 1.0.0
+    /// from the local npm registry; and the file its `postinstall` script would create.
+    fn with_registry_api() -> (Self, PathBuf) {
+        let w = World::new();
+        let mark = w.tmp.path().join("postinstall-ran");
+        publish_npm(&w, &["1.0.0"], &mark);
+        serve_registry(&w, &["1.0.0"]);
+        w.ok(&["repo", "add", &w.server.base, "--name", "official", "--type", "registry"]);
+        (w, mark)
+    }
+}
+
 /// The official registry's API fixture with an npm package on a local npm registry: the whole
 /// lifecycle, and the package's `postinstall` script never runs.
 #[test]
 fn a_registry_api_source_installs_from_npm_without_running_package_scripts() {
-    let w = World::new();
-    let mark = w.tmp.path().join("postinstall-ran");
-    publish_npm(&w, &["1.0.0"], &mark);
-    serve_registry(&w, &["1.0.0"]);
-    w.ok(&["repo", "add", &w.server.base, "--name", "official", "--type", "registry"]);
+    let (w, mark) = World::with_registry_api();
     assert_eq!(
         w.server
             .log
@@ -563,11 +572,7 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 /// the same command then succeeds.
 #[test]
 fn an_install_killed_during_npm_install_takes_npm_with_it_and_a_rerun_succeeds() {
-    let w = World::new();
-    let mark = w.tmp.path().join("postinstall-ran");
-    publish_npm(&w, &["1.0.0"], &mark);
-    serve_registry(&w, &["1.0.0"]);
-    w.ok(&["repo", "add", &w.server.base, "--name", "official", "--type", "registry"]);
+    let (w, _mark) = World::with_registry_api();
     let before = w.state();
     let npm_cache = format!("npm_config_cache={}", w.tmp.path().join("npm-cache").display());
 
