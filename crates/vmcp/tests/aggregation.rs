@@ -144,7 +144,7 @@ fn names_stay_the_same_when_a_backend_restarts_or_a_server_is_mounted_live() {
     // `two` dies; its supervisor starts it again; the catalog comes back under the same names.
     let who: Value = serde_json::from_str(&gw.call_text("two__whoami", json!({}))).unwrap();
     let old_pid = who["pid"].as_u64().unwrap() as u32;
-    unsafe { libc_kill(old_pid as i32, 9) };
+    signal(old_pid, libc::SIGKILL);
     eventually("`two` runs again under a new pid", || !alive(old_pid));
     let mut restarted = false;
     for _ in 0..200 {
@@ -168,11 +168,6 @@ fn names_stay_the_same_when_a_backend_restarts_or_a_server_is_mounted_live() {
     for name in &before {
         assert!(after.contains(name), "`{name}` was renamed after mounting a server: {after:?}");
     }
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 #[test]

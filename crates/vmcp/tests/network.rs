@@ -594,11 +594,6 @@ fn a_deleted_or_expired_streamable_session_ends_its_get_stream() {
     assert_eq!(gone.status, 404, "{}", gone.body);
 }
 
-fn sigterm(pid: u32) {
-    let ok = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    assert!(ok.success());
-}
-
 /// Read from `r` until `needle` has been seen; returns everything read.
 fn read_until_contains(r: &mut impl Read, needle: &str) -> String {
     let mut seen = Vec::new();
@@ -669,7 +664,7 @@ fn sigterm_drains_requests_in_flight_over_http_and_websocket_then_exits() {
     };
     ws_read_until("notifications/progress");
 
-    sigterm(server.child.id());
+    signal(server.child.id(), libc::SIGTERM);
     let rest = read_until_contains(&mut call, "\"id\":\"slow-http\"");
     assert!(rest.contains("\"result\""), "the HTTP call in flight completes: {rest}");
     let answer = ws_read_until("\"id\":\"slow-ws\"");

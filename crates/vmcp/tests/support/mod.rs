@@ -300,6 +300,14 @@ impl Drop for Gateway {
     }
 }
 
+/// Send signal `sig` (`libc::SIGKILL`, `libc::SIGTERM`, ...) to `pid`, a process the test
+/// started or a child of one; fails the test if there is no such process.
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) touches no memory of ours.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
+}
+
 /// Is a process with this pid still alive (and not a zombie)?
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
