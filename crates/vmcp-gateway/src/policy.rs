@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use vmcp_persona::audit::{AuditEvent, AuditLog, Decision};
-use vmcp_persona::{Denied, Personas};
+use vmcp_persona::oauth::Verified;
+use vmcp_persona::{Authenticated, Denied, Personas};
 use vmcp_protocol::{ErrorCode, RpcError};
 
 /// What kind of thing a request touches: the persona rules' own kinds.
@@ -50,19 +51,37 @@ pub enum Access {
 #[derive(Debug, Clone)]
 pub struct PersonaAccess {
     pub name: Arc<str>,
-    /// How the caller proved it (`stdio`, `token:tok_...`, `jwt:SUB`): for the audit log, never
-    /// a secret.
-    pub credential: Arc<str>,
-    /// The API key the caller presented, by public id: revoking it cuts the caller off, also on
-    /// a connection that stays open (WebSocket, legacy SSE).
-    pub token: Option<Arc<str>>,
+    pub credential: Credential,
     /// When the caller's credential expires (seconds since the epoch): its JWT's (allowing the
-    /// clock skew JWT validation allows: the issuer's clock is not ours), or, with `token`, its
-    /// API key's (exact: our own clock). After that, nothing is allowed. Shared with the session
+    /// clock skew JWT validation allows: the issuer's clock is not ours), or its API key's
+    /// (exact: our own clock). After that, nothing is allowed. Shared with the session
     /// the caller opened, so that a later request of the same principal with a fresh token
     /// extends it ([`Caller::renew`]).
     pub expires: Option<Arc<AtomicU64>>,
     pub book: Arc<PersonaBook>,
+}
+
+/// How a persona caller proved who it is, named for logs and the audit log (never a secret):
+/// `stdio`, `token:tok_...`, `jwt:SUB`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// `vmcp start --persona NAME`: the local user chose the persona.
+    Stdio,
+    /// An API key, by public id: revoking it cuts the caller off, also on a connection that
+    /// stays open (WebSocket, legacy SSE).
+    Key(Arc<str>),
+    /// An OAuth access token, by its `sub`.
+    Jwt(Arc<str>),
+}
+
+impl std::fmt::Display for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Stdio => f.write_str("stdio"),
+            Credential::Key(id) => write!(f, "token:{id}"),
+            Credential::Jwt(sub) => write!(f, "jwt:{sub}"),
+        }
+    }
 }
 
 impl Caller {
@@ -77,17 +96,38 @@ impl Caller {
     }
 
     /// A caller acting as persona `name`.
-    pub fn persona(identity: Identity, name: &str, credential: &str, book: Arc<PersonaBook>) -> Self {
-        Self {
+    pub fn persona(identity: Identity, name: &str, credential: Credential, book: Arc<PersonaBook>) -> Self {
+        Self::with_expiry(identity, name.into(), credential, None, book)
+    }
+
+    /// A caller with the API key `key`: it acts as the key's persona until the key's expiry.
+    pub fn with_key(identity: Identity, key: &Authenticated, book: Arc<PersonaBook>) -> Self {
+        // An expiring key also ends what it opened (WebSocket, SSE) at its expiry.
+        let expires = key.expires.map(|e| e.as_secs_ceil());
+        Self::with_expiry(
             identity,
-            access: Access::Persona(PersonaAccess {
-                name: name.into(),
-                credential: credential.into(),
-                token: None,
-                expires: None,
-                book,
-            }),
-        }
+            key.persona.name().into(),
+            Credential::Key(key.token_id.clone()),
+            expires,
+            book,
+        )
+    }
+
+    /// A caller with the OAuth access token `jwt`, valid until its `exp`.
+    pub fn with_jwt(identity: Identity, jwt: &Verified, book: Arc<PersonaBook>) -> Self {
+        let credential = Credential::Jwt(jwt.subject.as_str().into());
+        Self::with_expiry(identity, jwt.persona.as_str().into(), credential, Some(jwt.expires), book)
+    }
+
+    fn with_expiry(
+        identity: Identity,
+        name: Arc<str>,
+        credential: Credential,
+        expires: Option<u64>,
+        book: Arc<PersonaBook>,
+    ) -> Self {
+        let expires = expires.map(|e| Arc::new(AtomicU64::new(e)));
+        Self { identity, access: Access::Persona(PersonaAccess { name, credential, expires, book }) }
     }
 
     /// The persona's name, if the caller acts as one.
@@ -171,14 +211,17 @@ impl PersonaBook {
     ) -> Result<(), Denied> {
         if let Some(exp) = &access.expires {
             // A JWT's expiry is by its issuer's clock; an API key's is by ours: no skew.
-            let skew = if access.token.is_some() { 0 } else { vmcp_persona::oauth::LEEWAY_SECS };
+            let skew = match access.credential {
+                Credential::Key(_) => 0,
+                Credential::Stdio | Credential::Jwt(_) => vmcp_persona::oauth::LEEWAY_SECS,
+            };
             if now() >= exp.load(Ordering::Relaxed).saturating_add(skew) {
                 return Err(Denied::ServerNotAllowed);
             }
         }
         let personas = self.current.read().unwrap_or_else(|p| p.into_inner());
         let Some(p) = personas.get(&access.name) else { return Err(Denied::ServerNotAllowed) };
-        if let Some(token) = &access.token
+        if let Credential::Key(token) = &access.credential
             && !p.raw().tokens.iter().any(|t| *t.id == **token)
         {
             return Err(Denied::ServerNotAllowed);

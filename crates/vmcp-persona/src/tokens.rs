@@ -220,7 +220,7 @@ pub(crate) struct TokenIndex {
 #[derive(Debug)]
 struct Entry {
     hash: [u8; 32],
-    id: Box<str>,
+    id: Arc<str>,
     expires: Option<Expiry>,
     persona: Arc<Persona>,
 }
@@ -230,7 +230,7 @@ struct Entry {
 pub struct Authenticated {
     pub persona: Arc<Persona>,
     /// The key's public id, for logs and the audit trail.
-    pub token_id: Box<str>,
+    pub token_id: Arc<str>,
     /// When the key expires (`None`: never).
     pub expires: Option<Expiry>,
 }

@@ -36,9 +36,9 @@ fn book(dir: &std::path::Path) -> Arc<PersonaBook> {
 fn a_persona_reaches_only_what_it_was_given() {
     let dir = tempfile::tempdir().unwrap();
     let book = book(dir.path());
-    let limited = Caller::persona(Identity::LocalUser, "limited", "stdio", book.clone());
-    let empty = Caller::persona(Identity::LocalUser, "empty", "stdio", book.clone());
-    let ghost = Caller::persona(Identity::LocalUser, "ghost", "stdio", book);
+    let limited = Caller::persona(Identity::LocalUser, "limited", Credential::Stdio, book.clone());
+    let empty = Caller::persona(Identity::LocalUser, "empty", Credential::Stdio, book.clone());
+    let ghost = Caller::persona(Identity::LocalUser, "ghost", Credential::Stdio, book);
     #[rustfmt::skip]
     let cases: &[(&Caller, &str, Kind, &str, Option<i32>)] = &[
         (&limited, "server1", Kind::Tool, "tool1", None),
@@ -67,7 +67,7 @@ fn a_persona_reaches_only_what_it_was_given() {
 fn a_swapped_snapshot_applies_to_existing_callers() {
     let dir = tempfile::tempdir().unwrap();
     let book = book(dir.path());
-    let caller = Caller::persona(Identity::LocalUser, "empty", "stdio", book.clone());
+    let caller = Caller::persona(Identity::LocalUser, "empty", Credential::Stdio, book.clone());
     let s = Subject { server: "server1", kind: Kind::Tool, name: "tool1" };
     assert!(Policy::check(&caller, s).is_err());
     let store = PersonaStore::at(dir.path());
@@ -81,11 +81,8 @@ fn a_swapped_snapshot_applies_to_existing_callers() {
 
 /// A caller as an OAuth token makes it: persona, subject, expiry.
 fn jwt_caller(book: &Arc<PersonaBook>, persona: &str, sub: &str, expires: u64) -> Caller {
-    let mut c = Caller::persona(Identity::LocalUser, persona, &format!("jwt:{sub}"), book.clone());
-    if let Access::Persona(p) = &mut c.access {
-        p.expires = Some(Arc::new(expires.into()));
-    }
-    c
+    let jwt = Verified { persona: persona.into(), subject: sub.into(), expires };
+    Caller::with_jwt(Identity::LocalUser, &jwt, book.clone())
 }
 
 #[test]
@@ -98,7 +95,7 @@ fn a_session_belongs_to_one_principal_and_a_fresh_token_extends_it() {
     assert_eq!(Policy::check(&opener, tool1).err().map(|e| e.code), Some(3002), "an expired token");
 
     let strangers = [
-        Caller::persona(Identity::LocalUser, "limited", "token:tok_2", book.clone()),
+        Caller::persona(Identity::LocalUser, "limited", Credential::Key("tok_2".into()), book.clone()),
         jwt_caller(&book, "empty", "alice", future),
         jwt_caller(&book, "limited", "bob", future),
         Caller::local_user(),
@@ -135,16 +132,7 @@ fn an_api_keys_expiry_is_exact_and_a_jwts_allows_the_clock_skew() {
 
     // The caller as the HTTP front makes it from the key (front/http/auth.rs).
     let a = book.load().authenticate_at(&issued.key, (expiry as i64 - 1) * 1000).unwrap();
-    let key = Caller {
-        identity: Identity::LocalUser,
-        access: Access::Persona(PersonaAccess {
-            name: "p".into(),
-            credential: format!("token:{}", a.token_id).into(),
-            token: Some(a.token_id.clone().into()),
-            expires: a.expires.map(|e| Arc::new(e.as_secs_ceil().into())),
-            book: book.clone(),
-        }),
-    };
+    let key = Caller::with_key(Identity::LocalUser, &a, book.clone());
     let jwt = jwt_caller(&book, "p", "alice", expiry);
 
     let tool1 = Subject { server: "server1", kind: Kind::Tool, name: "tool1" };

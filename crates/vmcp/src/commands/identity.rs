@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use vmcp_config::Home;
 use vmcp_gateway::front::http::auth::{Auth, OAuth};
-use vmcp_gateway::policy::{Identity as Who, PersonaBook};
+use vmcp_gateway::policy::{Credential, Identity as Who, PersonaBook};
 use vmcp_gateway::{Caller, Gateway, persona_watch};
 use vmcp_persona::PersonaStore;
 use vmcp_persona::audit::AuditLog;
@@ -107,7 +107,7 @@ impl Identity {
         match &self.persona {
             Some(name) => {
                 tracing::info!("stdio acts as persona `{name}`");
-                Caller::persona(Who::LocalUser, name, "stdio", self.book.clone())
+                Caller::persona(Who::LocalUser, name, Credential::Stdio, self.book.clone())
             }
             None => Caller::local_user(),
         }

@@ -24,7 +24,7 @@ use vmcp_persona::oauth::OAuthValidator;
 use vmcp_persona::tokens::KEY_PREFIX;
 
 use crate::gateway::Gateway;
-use crate::policy::{Access, Caller, Identity, PersonaAccess, PersonaBook};
+use crate::policy::{Access, Caller, Identity, PersonaBook};
 
 /// How network callers authenticate. Absent: no authentication (loopback-only fronts).
 #[derive(Debug)]
@@ -91,17 +91,7 @@ pub async fn authenticate(auth: &Auth, headers: &HeaderMap, peer: SocketAddr) ->
     if auth.api_keys && bearer.starts_with(KEY_PREFIX) {
         let personas = auth.book.load();
         return match personas.authenticate(bearer) {
-            Ok(a) => Ok(Caller {
-                identity: Identity::Network(peer),
-                access: Access::Persona(PersonaAccess {
-                    name: a.persona.name().into(),
-                    credential: format!("token:{}", a.token_id).into(),
-                    token: Some(a.token_id.into()),
-                    // An expiring key also ends what it opened (WebSocket, SSE) at its expiry.
-                    expires: a.expires.map(|e| Arc::new(e.as_secs_ceil().into())),
-                    book: auth.book.clone(),
-                }),
-            }),
+            Ok(key) => Ok(Caller::with_key(Identity::Network(peer), &key, auth.book.clone())),
             Err(why) => Err(refuse(auth, headers, peer, why.as_str(), Some("invalid_token"))),
         };
     }
@@ -113,16 +103,7 @@ pub async fn authenticate(auth: &Auth, headers: &HeaderMap, peer: SocketAddr) ->
         Ok(v) if auth.book.load().get(&v.persona).is_none() => {
             Err(refuse(auth, headers, peer, "unknown_persona", Some("invalid_token")))
         }
-        Ok(v) => Ok(Caller {
-            identity: Identity::Network(peer),
-            access: Access::Persona(PersonaAccess {
-                name: v.persona.as_str().into(),
-                credential: format!("jwt:{}", v.subject).into(),
-                token: None,
-                expires: Some(Arc::new(v.expires.into())),
-                book: auth.book.clone(),
-            }),
-        }),
+        Ok(v) => Ok(Caller::with_jwt(Identity::Network(peer), &v, auth.book.clone())),
         Err(e) => Err(refuse(auth, headers, peer, e.as_str(), Some("invalid_token"))),
     }
 }
