@@ -543,34 +543,56 @@ pub(crate) async fn restore(gw: &Gateway, m: &Mounted, i: usize, next: &Arc<Upst
     let timeout = Duration::from_secs_f64(m.spec.timeout_secs);
     let made =
         futures_util::future::join_all(uris.iter().map(|uri| subscribe_at(gw, next, uri, timeout))).await;
-    let (mut restored, mut stale) = (0, Vec::new());
+    let (mut restored, mut ends) = (0, Vec::new());
     {
         let mut held = held(gw);
         swap();
         // Replaced while these were being made (`remount`): they are not the table's any more.
         let current = is_current(gw, m);
         for (uri, outcome) in uris.into_iter().zip(made) {
-            let key = (server.clone(), i, uri);
             match outcome {
+                Ok(listen) if !current => ends.push((next.clone(), uri, listen)),
                 Err(_) if !current => {}
-                Err(f) => tracing::error!(
-                    server = %server, replica = i,
-                    "subscription lost in the restart: {}", f.rpc(server, &key.2).message
-                ),
-                Ok(listen) if !current || !held.counts.contains_key(&key) => stale.push((key.2, listen)),
-                Ok(listen) => {
-                    restored += 1;
-                    if let Some(old) = listen.and_then(|l| held.listens.insert(key, l)) {
-                        old.abort();
-                    }
+                outcome => {
+                    let key = (server.clone(), i, uri);
+                    restored += usize::from(adopt(&mut held, key, next, outcome, &mut ends, "restart"));
                 }
             }
         }
     }
     tracing::info!(server = %server, replica = i, "re-established {restored} resource subscription(s)");
-    for (uri, listen) in stale {
-        end_at(next.clone(), &uri, listen);
+    for (up, uri, listen) in ends {
+        end_at(up, &uri, listen);
     }
+}
+
+/// A subscription `restore` or `remount` made again at `up`, in the table step after the swap:
+/// taken into the table if a session still counts on it (`true`), else added to `ends`. One that
+/// could not be made is logged if a session counts on it (it is lost in the `what`).
+fn adopt(
+    held: &mut Held,
+    key: Key,
+    up: &Arc<Upstream>,
+    outcome: Result<Option<AbortHandle>, Failure>,
+    ends: &mut Vec<End>,
+    what: &str,
+) -> bool {
+    let counted = held.counts.contains_key(&key);
+    match outcome {
+        Ok(listen) if !counted => ends.push((up.clone(), key.2, listen)),
+        Ok(listen) => {
+            if let Some(old) = listen.and_then(|l| held.listens.insert(key, l)) {
+                old.abort();
+            }
+            return true;
+        }
+        Err(_) if !counted => {}
+        Err(f) => tracing::error!(
+            server = %key.0, replica = key.1,
+            "subscription lost in the {what}: {}", f.rpc(&key.0, &key.2).message
+        ),
+    }
+    false
 }
 
 /// A server leaving the mounted set, with the server taking its place under the same id (its
@@ -747,19 +769,9 @@ fn move_table(
     }
     let mut restored = HashMap::<String, usize>::new();
     for (key, (up, outcome)) in made {
-        match outcome {
-            Ok(listen) if !held.counts.contains_key(&key) => ends.push((up, key.2, listen)),
-            Ok(listen) => {
-                *restored.entry(key.0.clone()).or_default() += 1;
-                if let Some(listen) = listen {
-                    held.listens.insert(key, listen);
-                }
-            }
-            Err(_) if !held.counts.contains_key(&key) => {}
-            Err(f) => tracing::error!(
-                server = %key.0, replica = key.1,
-                "subscription lost in the remount: {}", f.rpc(&key.0, &key.2).message
-            ),
+        let server = key.0.clone();
+        if adopt(held, key, &up, outcome, &mut ends, "remount") {
+            *restored.entry(server).or_default() += 1;
         }
     }
     for (server, n) in restored {
