@@ -211,6 +211,15 @@ async fn gateway_in(backend: &Backend, era: &str) -> (Arc<Gateway>, Arc<Mounted>
     (gw, m)
 }
 
+/// `first` (a session's first subscribe) polled until its subscribe or listen is held at the
+/// backend: returned still out.
+async fn held_out<F: Future>(backend: &mut Backend, first: F) -> Pin<Box<F>> {
+    let mut first = Box::pin(first);
+    assert!(poll_once(first.as_mut()).await.is_pending());
+    backend.first_subscribe_held().await;
+    first
+}
+
 /// Poll `f` once.
 async fn poll_once<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
     let mut f = Some(f);
@@ -236,10 +245,8 @@ fn table(gw: &Gateway) -> Table {
 async fn a_session_subscribing_after_the_first_subscribe_failed_is_not_counted_on_it() {
     let mut backend = Backend::start().await;
     let (gw, m) = gateway(&backend).await;
-    let mut a = pin!(acquire(&gw, 1, &m, URI));
+    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
     let mut b = pin!(acquire(&gw, 2, &m, URI));
-    assert!(poll_once(a.as_mut()).await.is_pending());
-    backend.first_subscribe_held().await;
     assert!(poll_once(b.as_mut()).await.is_pending(), "B joins A's subscribe");
     assert_eq!(table(&gw).1, [(0, 2)]);
 
@@ -267,10 +274,8 @@ async fn a_session_subscribing_after_the_first_subscribe_failed_is_not_counted_o
 async fn a_cancelled_first_subscribe_leaves_nothing_behind() {
     let mut backend = Backend::start().await;
     let (gw, m) = gateway(&backend).await;
-    let mut a = Box::pin(acquire(&gw, 1, &m, URI));
+    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
     let mut b = pin!(acquire(&gw, 2, &m, URI));
-    assert!(poll_once(a.as_mut()).await.is_pending());
-    backend.first_subscribe_held().await;
     assert!(poll_once(b.as_mut()).await.is_pending(), "B joins A's subscribe");
     drop(a);
     assert_eq!(table(&gw), (vec![], vec![]), "a cancelled first subscribe leaves no count behind");
@@ -292,9 +297,7 @@ async fn a_listen_cancelled_mid_setup_is_ended_at_the_backend() {
     let mut backend = Backend::with("modern", First::Take).await;
     let (gw, m) = gateway_in(&backend, "modern").await;
     assert_eq!(m.up().era(), Some(Era::Modern));
-    let mut a = Box::pin(acquire(&gw, 1, &m, URI));
-    assert!(poll_once(a.as_mut()).await.is_pending());
-    backend.first_subscribe_held().await;
+    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
     let listen = backend
         .seen
         .lock()
@@ -319,9 +322,7 @@ async fn a_listen_cancelled_mid_setup_is_ended_at_the_backend() {
 async fn the_last_session_leaving_while_the_first_subscribe_is_out_leaves_no_subscription() {
     let mut backend = Backend::with("legacy", First::Take).await;
     let (gw, m) = gateway(&backend).await;
-    let mut a = Box::pin(acquire(&gw, 1, &m, URI));
-    assert!(poll_once(a.as_mut()).await.is_pending());
-    backend.first_subscribe_held().await;
+    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
 
     release(&gw, 1, &m, URI);
     assert_eq!(table(&gw), (vec![], vec![]), "A no longer counts");
@@ -349,9 +350,7 @@ async fn the_last_session_leaving_while_the_first_subscribe_is_out_leaves_no_sub
 async fn a_session_subscribing_after_the_last_one_left_joins_the_subscribe_still_out() {
     let mut backend = Backend::with("legacy", First::Take).await;
     let (gw, m) = gateway(&backend).await;
-    let mut a = Box::pin(acquire(&gw, 1, &m, URI));
-    assert!(poll_once(a.as_mut()).await.is_pending());
-    backend.first_subscribe_held().await;
+    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
     release(&gw, 1, &m, URI);
     let mut b = pin!(acquire(&gw, 2, &m, URI));
     assert!(poll_once(b.as_mut()).await.is_pending(), "B joins the subscribe still out");
@@ -378,9 +377,7 @@ async fn a_session_subscribing_after_the_last_one_left_joins_the_subscribe_still
 async fn a_cancelled_first_subscribe_the_backend_takes_anyway_is_ended() {
     let mut backend = Backend::with("legacy", First::Take).await;
     let (gw, m) = gateway(&backend).await;
-    let mut a = Box::pin(acquire(&gw, 1, &m, URI));
-    assert!(poll_once(a.as_mut()).await.is_pending());
-    backend.first_subscribe_held().await;
+    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
     drop(a);
     assert_eq!(table(&gw), (vec![], vec![]), "a cancelled first subscribe leaves no count behind");
 
@@ -399,9 +396,7 @@ async fn a_cancelled_first_subscribe_answered_after_another_session_subscribed_i
     let (gw, m) = gateway(&backend).await;
     let up = m.up();
     let idle = Arc::strong_count(&up);
-    let mut a = Box::pin(acquire(&gw, 1, &m, URI));
-    assert!(poll_once(a.as_mut()).await.is_pending());
-    backend.first_subscribe_held().await;
+    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
     drop(a);
     let b = acquire(&gw, 2, &m, URI).await;
     assert!(b.is_ok(), "{:?}", b.err());
@@ -443,9 +438,7 @@ async fn a_session_whose_subscribe_was_cancelled_subscribes_again_at_the_backend
     let mut backend = Backend::start().await;
     let (gw, _) = gateway(&backend).await;
     let session = open_session(&gw);
-    let mut a = Box::pin(subscribe(&gw, &session));
-    assert!(poll_once(a.as_mut()).await.is_pending());
-    backend.first_subscribe_held().await;
+    let a = held_out(&mut backend, subscribe(&gw, &session)).await;
     drop(a);
     assert!(!session.is_subscribed(URI), "a cancelled subscribe leaves the session unsubscribed");
     assert_eq!(table(&gw), (vec![], vec![]));
@@ -472,9 +465,7 @@ async fn a_cancelled_subscribe_that_joined_the_first_leaves_no_count_behind() {
     const A: u64 = 1000;
     let mut backend = Backend::with("legacy", First::Take).await;
     let (gw, m) = gateway(&backend).await;
-    let mut a = Box::pin(acquire(&gw, A, &m, URI));
-    assert!(poll_once(a.as_mut()).await.is_pending());
-    backend.first_subscribe_held().await;
+    let a = held_out(&mut backend, acquire(&gw, A, &m, URI)).await;
     let session = open_session(&gw);
     let mut b = Box::pin(subscribe(&gw, &session));
     assert!(poll_once(b.as_mut()).await.is_pending(), "B joins A's subscribe");
