@@ -65,18 +65,24 @@ fn code(resp: &Value) -> Option<i64> {
     resp.get("error").and_then(|e| e.get("code")).and_then(Value::as_i64)
 }
 
-/// `tasks/get` until the task is terminal (the backend's own pace; bounded by `WAIT`).
-fn until_terminal(gw: &mut Gateway, task: &str) -> Value {
+/// `tasks/get` until the task's status is one of `statuses` (the backend's own pace; bounded by
+/// `WAIT`).
+fn until_status(gw: &mut Gateway, task: &str, statuses: &[&str]) -> Value {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let got = gw.ok("tasks/get", modern(json!({ "taskId": task }), true));
         assert_eq!(got["taskId"], task, "tasks/get names the task as the client knows it: {got}");
-        if matches!(got["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
+        if got["status"].as_str().is_some_and(|s| statuses.contains(&s)) {
             return got;
         }
-        assert!(std::time::Instant::now() < deadline, "task {task} never ended: {got}");
+        assert!(std::time::Instant::now() < deadline, "task {task} never reached {statuses:?}: {got}");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// `tasks/get` until the task is terminal.
+fn until_terminal(gw: &mut Gateway, task: &str) -> Value {
+    until_status(gw, task, &["completed", "failed", "cancelled"])
 }
 
 #[test]
@@ -110,15 +116,7 @@ fn a_task_is_created_polled_and_cancelled_through_vmcp() {
         modern(json!({ "name": "confirm_delete", "arguments": { "filename": "f" } }), true),
     );
     let ask_id = ask["taskId"].as_str().unwrap().to_owned();
-    let deadline = std::time::Instant::now() + WAIT;
-    let pending = loop {
-        let got = gw.ok("tasks/get", modern(json!({ "taskId": ask_id }), true));
-        if got["status"] == "input_required" {
-            break got;
-        }
-        assert!(std::time::Instant::now() < deadline, "never asked for input: {got}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let pending = until_status(&mut gw, &ask_id, &["input_required"]);
     let key = pending["inputRequests"].as_object().unwrap().keys().next().unwrap().clone();
     let answer = json!({ key: { "action": "accept", "content": { "confirm": true } } });
     gw.ok("tasks/update", modern(json!({ "taskId": ask_id, "inputResponses": answer }), true));
