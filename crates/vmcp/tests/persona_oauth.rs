@@ -83,30 +83,42 @@ fn token(signer: &str, kid: &str, claims: Value) -> String {
     jsonwebtoken::encode(&header, &all, &k).unwrap()
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
-}
-
-/// POST one JSON-RPC message: (status, WWW-Authenticate, session id, body).
+/// POST one JSON-RPC message with `bearer`: (status, WWW-Authenticate, session id, body).
 fn post(
     url: &str,
     bearer: &str,
     session: Option<&str>,
     body: &Value,
 ) -> (u16, String, Option<String>, String) {
-    let mut req = agent()
-        .post(url)
-        .header("Content-Type", "application/json")
-        .header("Accept", "application/json, text/event-stream")
-        .header("Authorization", format!("Bearer {bearer}"));
+    let auth = format!("Bearer {bearer}");
+    let mut headers = vec![("Authorization", auth.as_str())];
     if let Some(s) = session {
-        req = req.header("Mcp-Session-Id", s);
+        headers.push(("Mcp-Session-Id", s));
     }
-    let mut resp = req.send(body.to_string()).expect("POST");
-    let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let (challenge, sid) = (header("www-authenticate").unwrap_or_default(), header("mcp-session-id"));
-    let status = resp.status().as_u16();
-    (status, challenge, sid, resp.body_mut().read_to_string().unwrap_or_default())
+    let r = support::post(url, &headers, body);
+    (r.status, r.www_authenticate.unwrap_or_default(), r.session, r.body)
+}
+
+/// Persona `limited` (server1 only), then the gateway on HTTP taking JWTs from [`ISSUER`],
+/// whose keys a local JWKS endpoint serves.
+fn start_with_limited(home: &Home) -> Server {
+    for args in [&["persona", "create", "limited"][..], &["persona", "limited", "enable", "server1"]] {
+        assert!(home.vmcp(args).status.success());
+    }
+    let jwks_url = serve_jwks(jwks());
+    Server::start(
+        home.path(),
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--oauth-issuer",
+            ISSUER,
+            "--oauth-jwks-url",
+            &jwks_url,
+            "--oauth-audience",
+            AUDIENCE,
+        ],
+    )
 }
 
 fn initialize() -> Value {
@@ -125,23 +137,7 @@ fn oauth_tokens_map_to_personas_and_bad_ones_get_401_with_resource_metadata() {
         .server(json!({ "id": "server2", "command": FIXTURE, "args": ["--name", "server2"], "prefix": "" }))
         .fixture("server1", &[]);
     home.write_servers();
-    for args in [&["persona", "create", "limited"][..], &["persona", "limited", "enable", "server1"]] {
-        assert!(home.vmcp(args).status.success());
-    }
-    let jwks_url = serve_jwks(jwks());
-    let server = Server::start(
-        home.path(),
-        &[
-            "--http",
-            "127.0.0.1:0",
-            "--oauth-issuer",
-            ISSUER,
-            "--oauth-jwks-url",
-            &jwks_url,
-            "--oauth-audience",
-            AUDIENCE,
-        ],
-    );
+    let server = start_with_limited(&home);
     let (url, origin) = (server.url(), format!("http://{}", server.http.as_deref().unwrap()));
 
     // The protected resource metadata (RFC 9728) names the issuer.
@@ -206,23 +202,7 @@ fn oauth_tokens_map_to_personas_and_bad_ones_get_401_with_resource_metadata() {
 fn a_jwt_for_a_persona_deleted_while_running_is_refused_from_then_on() {
     let home = Home::new().fixture("server1", &[]);
     home.write_servers();
-    for args in [&["persona", "create", "limited"][..], &["persona", "limited", "enable", "server1"]] {
-        assert!(home.vmcp(args).status.success());
-    }
-    let jwks_url = serve_jwks(jwks());
-    let server = Server::start(
-        home.path(),
-        &[
-            "--http",
-            "127.0.0.1:0",
-            "--oauth-issuer",
-            ISSUER,
-            "--oauth-jwks-url",
-            &jwks_url,
-            "--oauth-audience",
-            AUDIENCE,
-        ],
-    );
+    let server = start_with_limited(&home);
     let url = server.url();
     let jwt = token("rsa1", "k1", json!({}));
     let (status, _, sid, body) = post(&url, &jwt, None, &initialize());
