@@ -57,9 +57,11 @@ fn resolve(config: Option<&Path>) -> anyhow::Result<Resolved> {
     Ok(Resolved { home, config_path, gateway, servers_path })
 }
 
-/// The servers registry `mount`, `unmount` and the package manager change under `--config`.
-pub fn registry_path(config: Option<&Path>) -> anyhow::Result<PathBuf> {
-    Ok(resolve(config)?.servers_path)
+/// The home and the servers registry `mount`, `unmount` and the package manager change under
+/// `--config`.
+pub fn registry(config: Option<&Path>) -> anyhow::Result<(Home, PathBuf)> {
+    let Resolved { home, servers_path, .. } = resolve(config)?;
+    Ok((home, servers_path))
 }
 
 pub fn validate(config: Option<&Path>) -> anyhow::Result<()> {

@@ -36,18 +36,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Repo { command } => vmcp_repository::cli::run_repo(&Home::from_env(), command),
         Command::Search(args) => vmcp_repository::cli::run_search(&Home::from_env(), args),
         Command::Install { config, args } => {
-            vmcp_repository::cli::run_install(&Home::from_env(), config::registry_path(config.path())?, args)
+            let (home, registry) = config::registry(config.path())?;
+            vmcp_repository::cli::run_install(&home, registry, args)
         }
         Command::Update { config, args } => {
-            vmcp_repository::cli::run_update(&Home::from_env(), config::registry_path(config.path())?, args)
+            let (home, registry) = config::registry(config.path())?;
+            vmcp_repository::cli::run_update(&home, registry, args)
         }
         Command::Rollback { config, args } => {
-            vmcp_repository::cli::run_rollback(&Home::from_env(), config::registry_path(config.path())?, args)
+            let (home, registry) = config::registry(config.path())?;
+            vmcp_repository::cli::run_rollback(&home, registry, args)
         }
-        Command::Uninstall { config, args } => vmcp_repository::cli::run_uninstall(
-            &Home::from_env(),
-            config::registry_path(config.path())?,
-            args,
-        ),
+        Command::Uninstall { config, args } => {
+            let (home, registry) = config::registry(config.path())?;
+            vmcp_repository::cli::run_uninstall(&home, registry, args)
+        }
     }
 }

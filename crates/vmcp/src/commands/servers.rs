@@ -127,8 +127,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// `update` and `uninstall` hold while they change the same file, so that no command loses
 /// another's change. Keep the lock until the file is saved.
 fn registry(config: Option<&Path>) -> anyhow::Result<(HomeLock, std::path::PathBuf, RawServersFile)> {
-    let home = Home::from_env();
-    let path = super::config::registry_path(config)?;
+    let (home, path) = super::config::registry(config)?;
     let lock = HomeLock::acquire(&home, &Progress::stderr())?;
     let raw = ServersFile::load(&path)?.map(|f| f.raw).unwrap_or_default();
     Ok((lock, path, raw))
