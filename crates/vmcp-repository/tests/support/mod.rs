@@ -206,7 +206,6 @@ pub fn write_package(dir: &Path, name: &str, version: &str, tags: &[&str], insta
     std::fs::write(dir.join("install.json"), install_json).unwrap();
 }
 
-/// install.json for a binary package with one download per `(version, url, sha256)`.
 /// Serve `body(version)` at `BASE/dl/NAME/VERSION` for each version, through `files`; the
 /// `(version, url, sha256)` triples are what `binary_install` takes.
 pub fn serve_downloads<'v>(
@@ -226,6 +225,7 @@ pub fn serve_downloads<'v>(
     downloads
 }
 
+/// install.json for a binary package with one download per `(version, url, sha256)`.
 pub fn binary_install(bin: &str, downloads: &[(&str, String, String)], extra: &str) -> String {
     let d: Vec<String> = downloads
         .iter()
