@@ -301,13 +301,7 @@ impl GatewayConfig {
             startup_timeout_secs: secs(g.startup_timeout, 15.0, "gateway.startup_timeout")?,
             shutdown_grace_secs: secs(g.shutdown_grace, 3.0, "gateway.shutdown_grace")?,
             worker_threads: match g.worker_threads {
-                Some(0) => {
-                    return Err(ConfigError::new(
-                        path,
-                        Some("gateway.worker_threads".into()),
-                        "must be at least 1",
-                    ));
-                }
+                Some(0) => return Err(err("gateway.worker_threads", "must be at least 1".into())),
                 Some(n) => n,
                 None => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             },
