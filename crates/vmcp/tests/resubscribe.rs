@@ -157,11 +157,15 @@ fn restored_log_lines(server: &Server) -> usize {
     server.stderr().matches("re-established 1 resource subscription(s)").count()
 }
 
-/// Subscribe two sessions, restart the backend, check updates; then leave one by one.
-fn survive_a_restart(flags: &[&str]) {
+/// The fault fixture's arguments as server `s`, with `flags`.
+fn fixture_args<'a>(flags: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["--name", "s", "--faults"];
     args.extend_from_slice(flags);
-    let home = Home::new().server(json!({ "id": "s", "command": FIXTURE, "args": args }));
+    args
+}
+
+/// Start vMCP over `home` and subscribe two sessions to `URI`: each gets one update.
+fn start_with_two_subscribed(home: &Home) -> (Server, Client, Client) {
     home.write_servers();
     let server = Server::start(home.path(), &["--ws", "127.0.0.1:0"]);
     let addr = server.ws.clone().unwrap();
@@ -169,7 +173,14 @@ fn survive_a_restart(flags: &[&str]) {
     a.ok("resources/subscribe", json!({ "uri": URI }));
     b.ok("resources/subscribe", json!({ "uri": URI }));
     assert_eq!(a.touch(), "notified subscribers");
-    assert_eq!((a.updates(), b.updates()), (1, 1), "one update each before the restart");
+    assert_eq!((a.updates(), b.updates()), (1, 1), "one update each before the restart or remount");
+    (server, a, b)
+}
+
+/// Subscribe two sessions, restart the backend, check updates; then leave one by one.
+fn survive_a_restart(flags: &[&str]) {
+    let home = Home::new().server(json!({ "id": "s", "command": FIXTURE, "args": fixture_args(flags) }));
+    let (server, mut a, mut b) = start_with_two_subscribed(&home);
 
     a.crash_and_wait_restart(&server);
     // Ready means in rotation, and the replica enters it with its subscriptions in place.
@@ -212,18 +223,10 @@ fn a_modern_backends_subscription_listen_survives_its_restart() {
 /// resources, new processes) and check updates; unmount it, mount it again: nothing is
 /// subscribed there, and a session can subscribe again.
 fn survive_a_remount(flags: &[&str]) {
-    let mut args = vec!["--name", "s", "--faults"];
-    args.extend_from_slice(flags);
+    let args = fixture_args(flags);
     let entry = |environment: Value| json!({ "id": "s", "command": FIXTURE, "args": args, "environment": environment });
     let home = Home::new().server(entry(json!({})));
-    home.write_servers();
-    let server = Server::start(home.path(), &["--ws", "127.0.0.1:0"]);
-    let addr = server.ws.clone().unwrap();
-    let (mut a, mut b) = (Client::connect(&addr), Client::connect(&addr));
-    a.ok("resources/subscribe", json!({ "uri": URI }));
-    b.ok("resources/subscribe", json!({ "uri": URI }));
-    assert_eq!(a.touch(), "notified subscribers");
-    assert_eq!((a.updates(), b.updates()), (1, 1), "one update each before the remount");
+    let (server, mut a, mut b) = start_with_two_subscribed(&home);
 
     let (_, old) = a.pid();
     write_servers(&home, json!([entry(json!({ "VMCP_TEST_SPEC": "2" }))]));
