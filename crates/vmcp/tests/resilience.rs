@@ -94,6 +94,15 @@ unsafe extern "C" {
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
+/// Wait until `pool`'s replica 0 is ready in a process not `killed`: its pid.
+fn replica_0_back(gw: &mut Gateway, killed: &[u64]) -> u64 {
+    let h = wait_health(gw, "pool", "replica 0 is back", |h| {
+        h["replicas"][0]["status"] == "ready"
+            && !killed.contains(&h["replicas"][0]["pid"].as_u64().unwrap_or(0))
+    });
+    h["replicas"][0]["pid"].as_u64().unwrap()
+}
+
 #[test]
 fn killed_replicas_fail_only_their_in_flight_requests_and_return_to_rotation() {
     let (_home, mut gw) = start(&[replicated("pool", 3, json!({ "strategy": "round_robin" }))]);
@@ -103,12 +112,7 @@ fn killed_replicas_fail_only_their_in_flight_requests_and_return_to_rotation() {
     let mut next_id = 1000;
     while (responses.len() as u64) < total {
         // Steady load; one replica is killed at the start of each round.
-        let pid = wait_health(&mut gw, "pool", "replica 0 is back", |h| {
-            h["replicas"][0]["status"] == "ready"
-                && !killed.contains(&h["replicas"][0]["pid"].as_u64().unwrap_or(0))
-        })["replicas"][0]["pid"]
-            .as_u64()
-            .unwrap();
+        let pid = replica_0_back(&mut gw, &killed);
         let mut sent = 0;
         let mut round = 0;
         while round < per_round {
@@ -141,12 +145,7 @@ fn killed_replicas_fail_only_their_in_flight_requests_and_return_to_rotation() {
         assert_eq!(r["error"]["data"]["replica"], 0, "only the killed replica's requests fail: {r}");
     }
     // Back in rotation: the restarted replica 0 serves its share again.
-    let new_pid = wait_health(&mut gw, "pool", "replica 0 is back", |h| {
-        h["replicas"][0]["status"] == "ready"
-            && !killed.contains(&h["replicas"][0]["pid"].as_u64().unwrap_or(0))
-    })["replicas"][0]["pid"]
-        .as_u64()
-        .unwrap();
+    let new_pid = replica_0_back(&mut gw, &killed);
     let after = load(&mut gw, 90_000, 30, 3, "pool__work", json!({}));
     let on_new = after.values().filter(|r| pid_of(r) == Some(new_pid)).count();
     assert!(on_new >= 5, "restarted replica serves again: {on_new} of 30");
