@@ -6,12 +6,18 @@ mod support;
 use serde_json::{Value, json};
 use support::*;
 
-#[test]
-fn malformed_oversized_and_unknown_requests_get_errors_and_the_connection_survives() {
+/// A gateway in front of one fixture `ok`, with a 4 KiB `max_message_size`, initialized.
+fn small_messages() -> (Home, Gateway) {
     let home = Home::new().fixture("ok", &[]);
     home.write_config("[gateway]\nmax_message_size = \"4KiB\"\n");
     let mut gw = home.start();
     gw.initialize(json!({}));
+    (home, gw)
+}
+
+#[test]
+fn malformed_oversized_and_unknown_requests_get_errors_and_the_connection_survives() {
+    let (_home, mut gw) = small_messages();
 
     gw.send_raw("{this is not json");
     let err = gw.recv_until("parse error", |v| v["id"].is_null() && v.get("error").is_some());
@@ -39,10 +45,7 @@ fn malformed_oversized_and_unknown_requests_get_errors_and_the_connection_surviv
 
 #[test]
 fn an_oversized_answer_from_a_backend_fails_its_request_at_once() {
-    let home = Home::new().fixture("ok", &[]);
-    home.write_config("[gateway]\nmax_message_size = \"4KiB\"\n");
-    let mut gw = home.start();
-    gw.initialize(json!({}));
+    let (_home, mut gw) = small_messages();
     // The request is small, the backend's answer is not: it is dropped, and the call fails with
     // the reason instead of waiting for the timeout.
     let big =
