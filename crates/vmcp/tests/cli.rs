@@ -195,19 +195,7 @@ fn config_validate_checks_each_servers_resilience_block() {
 #[test]
 fn concurrent_mounts_lose_no_change() {
     let home = Home::new();
-    let children: Vec<_> = (0..8)
-        .map(|i| {
-            std::process::Command::new(VMCP)
-                .args(["mount", &format!("s{i}"), "--", "/bin/cat"])
-                .env("VMCP_HOME", home.path())
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut c in children {
-        assert!(c.wait().unwrap().success());
-    }
+    home.vmcp_concurrently(8, |i| vec!["mount".into(), format!("s{i}"), "--".into(), "/bin/cat".into()]);
     let text = std::fs::read_to_string(home.path().join("registry/servers.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["servers"].as_array().unwrap().len(), 8, "every concurrent mount is kept: {text}");

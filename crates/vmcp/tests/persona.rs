@@ -449,19 +449,7 @@ fn an_unauthenticated_front_beyond_loopback_is_refused() {
 fn concurrent_cli_processes_lose_no_change() {
     let home = Home::new();
     assert!(home.vmcp(&["persona", "create", "p"]).status.success());
-    let children: Vec<_> = (0..8)
-        .map(|i| {
-            std::process::Command::new(VMCP)
-                .args(["persona", "p", "enable", &format!("s{i}")])
-                .env("VMCP_HOME", home.path())
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for mut c in children {
-        assert!(c.wait().unwrap().success());
-    }
+    home.vmcp_concurrently(8, |i| vec!["persona".into(), "p".into(), "enable".into(), format!("s{i}")]);
     let out = home.vmcp(&["persona", "show", "p", "--json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let enabled: Vec<&str> =

@@ -107,6 +107,25 @@ impl Home {
             .output()
             .expect("run vmcp")
     }
+
+    /// Run `n` `vmcp` processes on this home at once, the i-th with `args(i)` (stdout
+    /// discarded), and check that every one succeeds: for tests of concurrent changes.
+    pub fn vmcp_concurrently(&self, n: usize, args: impl Fn(usize) -> Vec<String>) {
+        let children: Vec<Child> = (0..n)
+            .map(|i| {
+                Command::new(VMCP)
+                    .args(args(i))
+                    .env("VMCP_HOME", self.path())
+                    .env_remove("VMCP_LOG")
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("run vmcp")
+            })
+            .collect();
+        for mut c in children {
+            assert!(c.wait().expect("wait for vmcp").success());
+        }
+    }
 }
 
 /// A running `vmcp start`, spoken to over its stdio.
