@@ -18,7 +18,8 @@ pub(super) struct Plan<'p> {
     pub release: &'p Release,
     pub lock: LockFile,
     pub server_id: String,
-    /// The home's servers registry (`Home::registry_file`), read now and changed at the commit.
+    /// The servers registry the installer changes (`Installer::registry_file`), read now and
+    /// changed at the commit.
     pub servers_file: PathBuf,
     /// The registry entry with that id (it is ours, or the plan fails).
     pub existing: Option<RawServer>,
