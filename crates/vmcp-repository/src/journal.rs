@@ -1,5 +1,5 @@
 //! The commit of an install, update, rollback or uninstall: a redo journal that makes the change
-//! to the servers registry (`Home::registry_file`: `gateway.servers_file` of vmcp.toml, else
+//! to the servers registry (`gateway.servers_file` of the command's vmcp.toml, else
 //! `registry/servers.json`), `installed/lock.json` and old version directories all-or-nothing.
 //! The journal names the registry file it changes, so recovery finishes the change in that file.
 //!
@@ -29,8 +29,9 @@ pub enum ServerOp {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
     pub lock: LockFile,
-    /// The registry file `servers` changes: the home's registry when the change was planned.
-    /// Absent in journals written before it was recorded; the home's registry then.
+    /// The registry file `servers` changes: the command's registry when the change was planned.
+    /// Absent in journals written before it was recorded; the home's registry
+    /// (`Home::registry_file`) then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub servers_file: Option<PathBuf>,
     pub servers: Vec<ServerOp>,
