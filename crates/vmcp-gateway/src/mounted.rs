@@ -150,6 +150,16 @@ fn replica_specs(spec: &ServerSpec) -> Vec<Arc<ServerSpec>> {
     }
 }
 
+/// Start one replica's connection, at mount or restart; a modern backend's list changes are
+/// listened to from then on.
+async fn start_upstream(spec: Arc<ServerSpec>, gw: &Gateway) -> Arc<Upstream> {
+    let up = Upstream::start(spec, &gw.opts).await;
+    if up.era() == Some(vmcp_protocol::Era::Modern) {
+        tokio::spawn(crate::listen::upstream_list_changes(up.clone()));
+    }
+    up
+}
+
 /// A replica chosen for one request: its upstream and breaker permit, and a guard that keeps
 /// its in-flight count.
 pub struct Lease<'a> {
@@ -199,17 +209,9 @@ impl Mounted {
             }
         };
         let ups = match &invalid {
-            None => {
-                futures_util::future::join_all(specs.iter().map(|s| Upstream::start(s.clone(), &gw.opts)))
-                    .await
-            }
+            None => futures_util::future::join_all(specs.iter().map(|s| start_upstream(s.clone(), gw))).await,
             Some(e) => specs.iter().map(|s| Upstream::failed(s.clone(), e.to_string(), &gw.opts)).collect(),
         };
-        for up in &ups {
-            if up.era() == Some(vmcp_protocol::Era::Modern) {
-                tokio::spawn(crate::listen::upstream_list_changes(up.clone()));
-            }
-        }
         let replicas: Vec<Replica> = specs
             .into_iter()
             .zip(ups)

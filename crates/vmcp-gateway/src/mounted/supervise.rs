@@ -59,12 +59,9 @@ pub(super) async fn supervise(gw: Weak<Gateway>, m: Arc<Mounted>, i: usize) {
             _ = m.stop.cancelled() => return,
         }
         let Some(gateway) = gw.upgrade() else { return };
-        let next = Upstream::start(replica.spec.clone(), &gateway.opts).await;
+        let next = super::start_upstream(replica.spec.clone(), &gateway).await;
         up_since = Instant::now();
         replica.restarts.fetch_add(1, Ordering::Relaxed);
-        if next.era() == Some(Era::Modern) {
-            tokio::spawn(crate::listen::upstream_list_changes(next.clone()));
-        }
         let ready = next.is_ready();
         let swap = || replica.swap(next.clone());
         if ready {
