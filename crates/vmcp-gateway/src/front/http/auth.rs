@@ -159,12 +159,15 @@ fn metadata(auth: &Auth, headers: &HeaderMap) -> Response {
 /// (404), so it learns nothing, and the attempt is logged and audited (`session_mismatch`).
 /// On a front without authentication every caller is the local user, so any may.
 pub fn owns_session(session: &crate::session::Session, peer: SocketAddr) -> bool {
-    let Ok(caller) = CALLER.try_with(Caller::clone) else {
-        return matches!(session.caller.access, Access::Full);
-    };
+    CALLER
+        .try_with(|caller| caller_owns(caller, session, peer))
+        .unwrap_or(matches!(session.caller.access, Access::Full))
+}
+
+fn caller_owns(caller: &Caller, session: &crate::session::Session, peer: SocketAddr) -> bool {
     if caller.same_principal(&session.caller) {
         // A refreshed token (same `sub`) keeps the session usable past the first one's expiry.
-        session.caller.renew(&caller);
+        session.caller.renew(caller);
         return true;
     }
     let who = caller.describe();
