@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::{ConfigError, write_atomic};
 
 /// The file as written on disk.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServersFile {
     #[serde(default = "default_version")]
@@ -22,6 +22,13 @@ pub struct RawServersFile {
 
 fn default_version() -> String {
     "1.0.0".into()
+}
+
+/// An empty registry, as `{}` reads: a new file starts with the format's version.
+impl Default for RawServersFile {
+    fn default() -> Self {
+        Self { version: default_version(), servers: Vec::new() }
+    }
 }
 
 /// One server entry as written on disk (the seed's fields plus vMCP's own).

@@ -113,10 +113,7 @@ fn apply(home: &Home, journal: &Journal, servers: Option<(PathBuf, RawServersFil
 
 /// The raw registry, or an empty one (with the format's defaults) if the file does not exist yet.
 pub fn load_raw(path: &Path) -> Result<RawServersFile> {
-    match ServersFile::load(path)? {
-        Some(f) => Ok(f.raw),
-        None => Ok(serde_json::from_str("{}").unwrap_or_default()),
-    }
+    Ok(ServersFile::load(path)?.map(|f| f.raw).unwrap_or_default())
 }
 
 fn apply_ops(mut raw: RawServersFile, ops: &[ServerOp]) -> RawServersFile {

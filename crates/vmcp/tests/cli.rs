@@ -199,4 +199,6 @@ fn concurrent_mounts_lose_no_change() {
     let text = std::fs::read_to_string(home.path().join("registry/servers.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["servers"].as_array().unwrap().len(), 8, "every concurrent mount is kept: {text}");
+    // The first mount created the file, with the format's version (as `vmcp install` writes it).
+    assert_eq!(v["version"], "1.0.0", "{text}");
 }
