@@ -200,9 +200,9 @@ async fn acquire_at(
             (None, Some(outcome.clone()))
         } else if first {
             let (tx, rx) = tokio::sync::watch::channel(None);
-            held.pending.insert(key.clone(), rx.clone());
+            held.pending.insert(key.clone(), rx);
             let up = lease.up.clone();
-            let making = Making { gw, key, up, outcome: tx, mine: rx, settled: false, subscribing: None };
+            let making = Making { gw, key, up, outcome: tx, settled: false, subscribing: None };
             (Some(making), None)
         } else {
             (None, None)
@@ -257,8 +257,6 @@ struct Making<'a> {
     /// The connection it subscribes at, to end it there if no one is left when it took.
     up: Arc<Upstream>,
     outcome: tokio::sync::watch::Sender<Option<bool>>,
-    /// To tell its pending entry from a later one's under the same key.
-    mine: tokio::sync::watch::Receiver<Option<bool>>,
     settled: bool,
     /// A legacy `resources/subscribe` while it is out.
     subscribing: Option<Subscribing>,
@@ -279,24 +277,22 @@ impl Making<'_> {
         {
             let mut held = held(self.gw);
             let key = &self.key;
-            // A session subscribing while this is out joins it, so the pending entry is this
-            // one's; checked all the same, since a later one's counts would not be ours.
-            let ours = held.pending.get(key).is_some_and(|p| p.same_channel(&self.mine));
-            if ours {
-                held.pending.remove(key);
-            }
-            match (listen, ours) {
-                (Ok(Some(listen)), true) if held.counts.contains_key(key) => {
+            // The pending entry is this one's: a key's entry is made only when it has none, and
+            // goes only here, once.
+            let ours = held.pending.remove(key);
+            debug_assert!(ours.is_some_and(|p| p.same_channel(&self.outcome.subscribe())));
+            let counted = held.counts.contains_key(key);
+            match listen {
+                Ok(Some(listen)) if counted => {
                     held.listens.insert(key.clone(), listen.clone());
                 }
                 // Every session left while the listen was being made: end it.
-                (Ok(Some(listen)), _) => listen.abort(),
+                Ok(Some(listen)) => listen.abort(),
                 // Every session left while the legacy subscribe was out: their `release` left its
                 // end to this, now that the backend has answered it.
-                (Ok(None), true) => unsubscribe = !held.counts.contains_key(key),
-                (Ok(None), false) | (Err(()), false) => {}
+                Ok(None) => unsubscribe = !counted,
                 // Whoever counts on it is the first session or one that joined it.
-                (Err(()), true) => {
+                Err(()) => {
                     held.counts.remove(key);
                     let (server, replica, uri) = key;
                     held.by_session.retain(|(_, s, u), r| !(s == server && u == uri && r == replica));
