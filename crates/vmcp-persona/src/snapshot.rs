@@ -20,11 +20,6 @@ pub struct Personas {
 }
 
 impl Personas {
-    /// No personas at all (every persona lookup and key fails).
-    pub fn empty() -> Self {
-        Self::default()
-    }
-
     pub(crate) fn build(personas: Vec<Persona>, problems: Vec<PersonaError>, fingerprint: u64) -> Self {
         let mut by_name = HashMap::with_capacity(personas.len());
         let mut tokens = TokenIndex::default();
