@@ -264,8 +264,9 @@ impl Policy {
     }
 }
 
+/// Now, in seconds since the epoch, by the workspace's one clock (`vmcp_config::civil`).
 fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    u64::try_from(vmcp_config::civil::Instant::now().secs).unwrap_or(0)
 }
 
 fn refusal(persona: &str, subject: Subject<'_>, denied: Denied) -> RpcError {
