@@ -233,6 +233,10 @@ fn sources_search_info_install_update_rollback_uninstall() {
     assert!(w.entry("echo").is_none() && !w.home().join("installed/servers/echo").exists());
     w.ok(&["repo", "remove", "web"]);
     assert!(!w.ok(&["repo", "list"]).contains("web "));
+    // A failed update is reported once: the command's error, not a second copy before it.
+    let out = w.vmcp(&["update", "webby"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.matches("cannot update webby").count() == 1, "{stderr}");
 }
 
 #[test]

@@ -310,10 +310,7 @@ pub fn run_update(home: &Home, registry: PathBuf, args: UpdateArgs) -> Result<()
     for (name, result) in results {
         match result {
             Ok(o) => outcomes.push(o),
-            Err(e) => {
-                eprintln!("vmcp: cannot update {name}: {e}");
-                failed.push((name, e));
-            }
+            Err(e) => failed.push((name, e)),
         }
     }
     if args.json {
@@ -323,11 +320,17 @@ pub fn run_update(home: &Home, registry: PathBuf, args: UpdateArgs) -> Result<()
     }
     match failed.len() {
         0 => Ok(()),
+        // One failure is the command's error (main prints it); several are each named first.
         1 => {
             let (name, e) = failed.remove(0);
             Err(anyhow::Error::new(e).context(format!("cannot update {name}")))
         }
-        n => bail!("{n} packages could not be updated"),
+        n => {
+            for (name, e) in &failed {
+                eprintln!("vmcp: cannot update {name}: {e}");
+            }
+            bail!("{n} packages could not be updated")
+        }
     }
 }
 
