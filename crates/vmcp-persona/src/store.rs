@@ -113,15 +113,16 @@ impl PersonaStore {
     /// empty snapshot.
     pub fn snapshot(&self) -> Result<Arc<Personas>, PersonaError> {
         let fingerprint = self.fingerprint();
+        let (names, strays) = self.scan()?;
         let mut personas = Vec::new();
         let mut problems = Vec::new();
-        for name in self.names()? {
+        for name in names {
             match self.get(&name) {
                 Ok(p) => personas.push(p),
                 Err(e) => problems.push(e),
             }
         }
-        for path in self.stray_files()? {
+        for path in strays {
             problems.push(PersonaError::Corrupt {
                 path,
                 message: "not a valid persona file name (expected `persona-<name>.json`)".into(),
@@ -155,38 +156,31 @@ impl PersonaStore {
 
     /// Names of the persona files, sorted.
     fn names(&self) -> Result<Vec<String>, PersonaError> {
+        self.scan().map(|(names, _)| names)
+    }
+
+    /// One pass over the directory: the persona names (sorted), and the `persona-*.json` files
+    /// whose name is not a valid persona name.
+    fn scan(&self) -> Result<(Vec<String>, Vec<PathBuf>), PersonaError> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
             Err(e) => return Err(PersonaError::io(&self.dir, e)),
         };
-        let mut names = Vec::new();
+        let (mut names, mut strays) = (Vec::new(), Vec::new());
         for entry in entries {
             let entry = entry.at(&self.dir)?;
             let Ok(file) = entry.file_name().into_string() else { continue };
-            if let Some(stem) = persona_stem(&file).filter(|s| validate_name(s).is_ok())
-                && is_persona_file_name(&file)
-            {
-                names.push(stem.to_owned());
+            if !is_persona_file_name(&file) {
+                continue;
+            }
+            match persona_stem(&file).filter(|s| validate_name(s).is_ok()) {
+                Some(stem) => names.push(stem.to_owned()),
+                None => strays.push(entry.path()),
             }
         }
         names.sort();
-        Ok(names)
-    }
-
-    /// `*.json` files whose name is not a valid persona name.
-    fn stray_files(&self) -> Result<Vec<PathBuf>, PersonaError> {
-        let Ok(entries) = fs::read_dir(&self.dir) else { return Ok(Vec::new()) };
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.at(&self.dir)?;
-            let Ok(file) = entry.file_name().into_string() else { continue };
-            let valid = persona_stem(&file).is_some_and(|s| validate_name(s).is_ok());
-            if is_persona_file_name(&file) && !valid {
-                out.push(entry.path());
-            }
-        }
-        Ok(out)
+        Ok((names, strays))
     }
 
     fn write(&self, raw: &RawPersona) -> Result<(), PersonaError> {
