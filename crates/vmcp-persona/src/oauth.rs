@@ -3,12 +3,12 @@
 //!
 //! - Keys come from the issuer's JWKS, fetched over HTTP(S) and cached; an unknown `kid` makes
 //!   one refetch (at most every [`MIN_REFETCH`]), so key rotation works without a restart and a
-//!   flood of forged `kid`s cannot hammer the issuer.
+//!   flood of forged `kid`s cannot hammer the issuer (nor hold up tokens with a known `kid`).
 //! - Checked: signature (asymmetric algorithms only: `none` and HMAC are refused), `iss`, `aud`,
 //!   `exp` (required) and `nbf`. The persona is the value of the configured claim.
 //! - Errors name what failed (for the `WWW-Authenticate` header and the audit log), never the token.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -100,8 +100,11 @@ struct Claims {
 pub struct OAuthValidator {
     cfg: OAuthConfig,
     http: reqwest::Client,
-    keys: tokio::sync::Mutex<Option<Keys>>,
-    last_fetch: Mutex<Option<Instant>>,
+    /// The keys as last fetched: every verification reads them without waiting.
+    keys: RwLock<Option<Arc<Keys>>>,
+    /// When the JWKS was last fetched; held while a refetch is decided and made, so that
+    /// concurrent misses make one fetch, and only they wait for it.
+    last_fetch: tokio::sync::Mutex<Option<Instant>>,
 }
 
 /// The issuer's JWKS as last fetched, each key decoded once per fetch rather than per token.
@@ -122,6 +125,10 @@ impl Keys {
         Self { keys, fetched: Instant::now() }
     }
 
+    fn stale(&self) -> bool {
+        self.fetched.elapsed() > MAX_AGE
+    }
+
     /// The entry for `kid`, or the only one when the token names none.
     fn pick(&self, kid: Option<&str>) -> Option<&Option<Arc<DecodingKey>>> {
         match kid {
@@ -138,7 +145,7 @@ impl OAuthValidator {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| crate::PersonaError::Usage(format!("cannot build the JWKS client: {e}")))?;
-        Ok(Self { cfg, http, keys: tokio::sync::Mutex::new(None), last_fetch: Mutex::new(None) })
+        Ok(Self { cfg, http, keys: RwLock::new(None), last_fetch: tokio::sync::Mutex::new(None) })
     }
 
     pub fn config(&self) -> &OAuthConfig {
@@ -195,26 +202,39 @@ impl OAuthValidator {
     /// The key for `kid` (or the only key when the token names none), refetching the JWKS once
     /// when it is unknown or the cache is old.
     async fn key_for(&self, kid: Option<&str>) -> Result<Arc<DecodingKey>, JwtError> {
-        let mut cache = self.keys.lock().await;
-        let stale = cache.as_ref().is_none_or(|k| k.fetched.elapsed() > MAX_AGE);
+        // A fresh cache that knows the key answers at once, even while a refetch is under way.
+        if let Some(keys) = self.cached()
+            && !keys.stale()
+            && let Some(entry) = keys.pick(kid)
+        {
+            return entry.clone().ok_or(JwtError::UnknownKey);
+        }
+        let mut last_fetch = self.last_fetch.lock().await;
+        // Another request may have refetched while this one waited.
+        let mut cache = self.cached();
+        let stale = cache.as_ref().is_none_or(|k| k.stale());
         let known = cache.as_ref().is_some_and(|k| k.pick(kid).is_some());
         if stale || !known {
-            let may_fetch = self
-                .last_fetch
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_none_or(|t| t.elapsed() >= MIN_REFETCH);
+            let may_fetch = last_fetch.is_none_or(|t| t.elapsed() >= MIN_REFETCH);
             if cache.is_none() || may_fetch {
-                *self.last_fetch.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                *last_fetch = Some(Instant::now());
                 match self.fetch().await {
-                    Ok(set) => *cache = Some(Keys::new(&set)),
+                    Ok(set) => {
+                        let keys = Arc::new(Keys::new(&set));
+                        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Some(keys.clone());
+                        cache = Some(keys);
+                    }
                     Err(e) if cache.is_none() => return Err(e),
                     Err(e) => tracing::warn!("keeping the cached JWKS: {e}"),
                 }
             }
         }
-        let keys = cache.as_ref().ok_or_else(|| JwtError::Jwks("no keys".into()))?;
+        let keys = cache.ok_or_else(|| JwtError::Jwks("no keys".into()))?;
         keys.pick(kid).cloned().flatten().ok_or(JwtError::UnknownKey)
+    }
+
+    fn cached(&self) -> Option<Arc<Keys>> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     async fn fetch(&self) -> Result<JwkSet, JwtError> {

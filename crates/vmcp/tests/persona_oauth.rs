@@ -166,12 +166,14 @@ fn oauth_tokens_map_to_personas_and_bad_ones_get_401_with_resource_metadata() {
     let wrong_audience = token("rsa1", "k1", json!({ "aud": "another-api" }));
     let wrong_issuer = token("rsa1", "k1", json!({ "iss": "https://evil.test" }));
     let unknown_persona = token("rsa1", "k1", json!({ "vmcp_persona": "nobody" }));
+    let unknown_key = token("rsa1", "k9", json!({}));
     let cases = [
         ("expired", &expired, "jwt_expired"),
         ("wrongly signed", &forged, "jwt_bad_signature"),
         ("wrong audience", &wrong_audience, "jwt_wrong_audience"),
         ("wrong issuer", &wrong_issuer, "jwt_wrong_issuer"),
         ("unknown persona", &unknown_persona, "unknown_persona"),
+        ("signed by a key the JWKS lacks", &unknown_key, "jwt_unknown_key"),
     ];
     let metadata = format!("resource_metadata=\"{origin}/.well-known/oauth-protected-resource\"");
     for (what, jwt, _) in &cases {
@@ -188,7 +190,9 @@ fn oauth_tokens_map_to_personas_and_bad_ones_get_401_with_resource_metadata() {
     }
     assert!(audit.contains("jwt:alice"), "denials name the JWT's subject: {audit}");
     let log = server.stderr();
-    for jwt in [&good, &good_ec, &expired, &forged, &wrong_audience, &wrong_issuer, &unknown_persona] {
+    for jwt in
+        [&good, &good_ec, &expired, &forged, &wrong_audience, &wrong_issuer, &unknown_persona, &unknown_key]
+    {
         // The signature part alone is enough to give a token away.
         let signature = jwt.rsplit('.').next().unwrap();
         assert!(!log.contains(signature), "a token in the gateway log");
