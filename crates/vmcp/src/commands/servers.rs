@@ -104,22 +104,10 @@ pub fn info(config: Option<&Path>, id: &str, json: bool) -> anyhow::Result<()> {
 fn closest<'a>(wanted: &str, options: &[&'a str]) -> Option<&'a str> {
     options
         .iter()
-        .filter(|o| o.contains(wanted) || wanted.contains(*o) || edit_distance(o, wanted) <= 2)
-        .min_by_key(|o| edit_distance(o, wanted))
-        .copied()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+        .map(|o| (strsim::levenshtein(o, wanted), *o))
+        .filter(|(d, o)| o.contains(wanted) || wanted.contains(o) || *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, o)| o)
 }
 
 /// The servers registry (`gateway.servers_file` of `--config FILE` or the home's vmcp.toml,
