@@ -3,7 +3,7 @@
 //!
 //! Invariant: a session never talks to backends itself; the dispatcher and the relay do.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -45,7 +45,10 @@ pub struct Session {
     generation: AtomicU64,
     outgoing: Mutex<HashMap<u64, oneshot::Sender<Message>>>,
     next_outgoing: AtomicU64,
-    subscriptions: Mutex<HashSet<String>>,
+    /// Its resource subscriptions through vMCP: each URI with the token of the subscribe that
+    /// made it, so that a late outcome of an older subscribe cannot undo a newer one.
+    subscriptions: Mutex<HashMap<String, u64>>,
+    next_subscription: AtomicU64,
     listeners: Mutex<Vec<(String, Filter)>>,
     /// Per-request streams (an HTTP POST answered as SSE): messages related to that request go
     /// there instead of the session's own channel.
@@ -88,6 +91,7 @@ impl Session {
             outgoing: Mutex::default(),
             next_outgoing: AtomicU64::new(0),
             subscriptions: Mutex::default(),
+            next_subscription: AtomicU64::new(0),
             listeners: Mutex::default(),
             streams: Mutex::default(),
         }
@@ -220,16 +224,35 @@ impl Session {
         }
     }
 
-    pub fn subscribe(&self, uri: &str) -> bool {
-        lock(&self.subscriptions).insert(uri.to_owned())
+    /// Subscribe to `uri`: the new subscription's token, or `None` if the session already is.
+    pub fn subscribe(&self, uri: &str) -> Option<u64> {
+        let mut subs = lock(&self.subscriptions);
+        if subs.contains_key(uri) {
+            return None;
+        }
+        let token = self.next_subscription.fetch_add(1, Ordering::Relaxed);
+        subs.insert(uri.to_owned(), token);
+        Some(token)
     }
 
-    pub fn unsubscribe(&self, uri: &str) -> bool {
+    /// Unsubscribe from `uri`: the token of the subscription this ends, if there was one.
+    pub fn unsubscribe(&self, uri: &str) -> Option<u64> {
         lock(&self.subscriptions).remove(uri)
     }
 
+    /// Take back the subscription `token` made (its subscribe failed or was cancelled), if it is
+    /// still the session's: a newer subscription to `uri` stays.
+    pub fn forget(&self, uri: &str, token: u64) -> bool {
+        let mut subs = lock(&self.subscriptions);
+        let ours = subs.get(uri) == Some(&token);
+        if ours {
+            subs.remove(uri);
+        }
+        ours
+    }
+
     pub fn is_subscribed(&self, uri: &str) -> bool {
-        lock(&self.subscriptions).contains(uri)
+        lock(&self.subscriptions).contains_key(uri)
     }
 
     /// Register a `subscriptions/listen` request by its raw id.
@@ -257,7 +280,7 @@ impl Session {
     }
 
     pub fn subscriptions(&self) -> Vec<String> {
-        lock(&self.subscriptions).iter().cloned().collect()
+        lock(&self.subscriptions).keys().cloned().collect()
     }
 }
 
@@ -281,5 +304,19 @@ mod tests {
         assert!(matches!(second.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
         assert!(s.cancel("1"));
         assert!(matches!(second.try_recv(), Err(oneshot::error::TryRecvError::Closed)));
+    }
+
+    #[test]
+    fn a_late_undo_of_an_old_subscribe_leaves_a_newer_one() {
+        let s = Session::new(1, Caller::local_user(), mpsc::channel(4).0);
+        let first = s.subscribe("a://1").expect("a new subscription");
+        assert_eq!(s.subscribe("a://1"), None, "already subscribed");
+        assert_eq!(s.unsubscribe("a://1"), Some(first));
+        let third = s.subscribe("a://1").expect("a new subscription");
+        assert_ne!(first, third);
+        assert!(!s.forget("a://1", first), "the first subscribe's undo comes late");
+        assert!(s.is_subscribed("a://1"));
+        assert!(s.forget("a://1", third));
+        assert!(!s.is_subscribed("a://1"));
     }
 }

@@ -59,8 +59,9 @@ type ListenId = (usize, u64);
 pub(crate) struct Held {
     /// How many sessions want each backend subscription.
     counts: HashMap<Key, usize>,
-    /// The replica holding each session's subscription: (session, server, uri) → replica.
-    by_session: HashMap<(u64, String, String), usize>,
+    /// Each session's subscription: (session, server, uri) → the replica holding it, and the
+    /// token of the session's subscribe that counted it (`Session::subscribe`).
+    by_session: HashMap<(u64, String, String), Counted>,
     /// Modern backends: the listen request held open per subscription.
     listens: HashMap<Key, AbortHandle>,
     /// Backend subscriptions still being made, each with its outcome once known (whether it
@@ -70,6 +71,15 @@ pub(crate) struct Held {
     pending: HashMap<Key, tokio::sync::watch::Receiver<Option<bool>>>,
     /// Modern listens waiting for the backend's `notifications/subscriptions/acknowledged`.
     acks: HashMap<ListenId, tokio::sync::oneshot::Sender<()>>,
+}
+
+/// A session counted on a backend subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Counted {
+    replica: usize,
+    /// Which of the session's subscribes to the URI it is: a late failure of an older one must
+    /// not take back a newer one.
+    token: u64,
 }
 
 /// Why a backend subscription did not take.
@@ -113,15 +123,15 @@ pub async fn handle(
         .map(|u| u.into_owned())
         .unwrap_or_default();
     if method == "resources/subscribe" {
-        if session.subscribe(&uri) {
+        if let Some(token) = session.subscribe(&uri) {
             // Undone however the acquire fails to complete, its failure or the request being
             // cancelled (this future dropped) mid-subscribe.
-            let mut undo = UndoSubscribe { gw, session, m: &m, uri: &uri, done: false };
-            acquire(gw, session.id, &m, &uri).await?;
+            let mut undo = UndoSubscribe { gw, session, m: &m, uri: &uri, token, done: false };
+            acquire(gw, session.id, token, &m, &uri).await?;
             undo.done = true;
         }
-    } else if session.unsubscribe(&uri) {
-        release(gw, session.id, &m, &uri);
+    } else if let Some(token) = session.unsubscribe(&uri) {
+        release_where(gw, session.id, Some(token), &m, &uri);
     }
     Ok(Reply::Result(era::to_client("{}", session).into_owned()))
 }
@@ -130,20 +140,23 @@ pub async fn handle(
 /// acquire failed, or the client's request was cancelled while it was out), it takes the URI
 /// off the session and any count the session got meanwhile (as one that joined a first
 /// subscribe still out): else the session would go on listing a URI the gateway does not count
-/// it on, and its next subscribe to it would return at once, subscribing nowhere.
+/// it on, and its next subscribe to it would return at once, subscribing nowhere. It takes back
+/// this subscribe's own (`token`) only: by the time it is dropped the client may have
+/// unsubscribed and subscribed again, and that newer subscription stays.
 struct UndoSubscribe<'a> {
     gw: &'a Gateway,
     session: &'a Session,
     m: &'a Arc<Mounted>,
     uri: &'a str,
+    token: u64,
     done: bool,
 }
 
 impl Drop for UndoSubscribe<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.session.unsubscribe(self.uri);
-            release(self.gw, self.session.id, self.m, self.uri);
+            self.session.forget(self.uri, self.token);
+            release_where(self.gw, self.session.id, Some(self.token), self.m, self.uri);
         }
     }
 }
@@ -154,12 +167,19 @@ pub async fn for_listener(gw: &Arc<Gateway>, session: &Arc<Session>, uri: &str) 
     handle(gw, session, "resources/subscribe", Some(&params)).await.map(|_| ())
 }
 
-/// Count the session on (server, its replica, uri); the first one subscribes at that replica.
-/// If the server was remounted since the request was routed, subscribe at the one mounted now.
-async fn acquire(gw: &Arc<Gateway>, session: u64, m: &Arc<Mounted>, uri: &str) -> Result<(), RpcError> {
+/// Count the session's subscribe `token` on (server, its replica, uri); the first one subscribes
+/// at that replica. If the server was remounted since the request was routed, subscribe at the
+/// one mounted now.
+async fn acquire(
+    gw: &Arc<Gateway>,
+    session: u64,
+    token: u64,
+    m: &Arc<Mounted>,
+    uri: &str,
+) -> Result<(), RpcError> {
     let mut m = m.clone();
     loop {
-        if let Some(done) = acquire_at(gw, session, &m, uri).await {
+        if let Some(done) = acquire_at(gw, session, token, &m, uri).await {
             return done;
         }
         m = gw.mounts().get(&m.spec.id).cloned().ok_or_else(|| {
@@ -175,6 +195,7 @@ async fn acquire(gw: &Arc<Gateway>, session: u64, m: &Arc<Mounted>, uri: &str) -
 async fn acquire_at(
     gw: &Arc<Gateway>,
     session: u64,
+    token: u64,
     m: &Arc<Mounted>,
     uri: &str,
 ) -> Option<Result<(), RpcError>> {
@@ -189,7 +210,7 @@ async fn acquire_at(
         if !is_current(gw, m) {
             return None;
         }
-        held.by_session.insert((session, m.spec.id.clone(), uri.to_owned()), replica);
+        held.by_session.insert((session, m.spec.id.clone(), uri.to_owned()), Counted { replica, token });
         let n = held.counts.entry(key.clone()).or_insert(0);
         *n += 1;
         let first = *n == 1;
@@ -295,7 +316,8 @@ impl Making<'_> {
                 Err(()) => {
                     held.counts.remove(key);
                     let (server, replica, uri) = key;
-                    held.by_session.retain(|(_, s, u), r| !(s == server && u == uri && r == replica));
+                    held.by_session
+                        .retain(|(_, s, u), c| !(s == server && u == uri && c.replica == *replica));
                 }
             }
         }
@@ -453,11 +475,22 @@ pub(crate) fn acknowledged(gw: &Gateway, up: &Arc<Upstream>, params: Option<&str
 /// One session fewer on (server, replica, uri); the last one ends the backend subscription at
 /// the replica that holds it.
 pub fn release(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) {
+    release_where(gw, session, None, m, uri);
+}
+
+/// `release`, if the session is counted through its subscribe `token` (when given): the late
+/// undo of an older subscribe leaves a newer one counted.
+fn release_where(gw: &Gateway, session: u64, token: Option<u64>, m: &Arc<Mounted>, uri: &str) {
     let (up, listen) = {
         let mut held = held(gw);
-        let Some(replica) = held.by_session.remove(&(session, m.spec.id.clone(), uri.to_owned())) else {
+        let entry = (session, m.spec.id.clone(), uri.to_owned());
+        let Some(&Counted { replica, token: counted }) = held.by_session.get(&entry) else {
             return;
         };
+        if token.is_some_and(|t| t != counted) {
+            return;
+        }
+        held.by_session.remove(&entry);
         let key = (m.spec.id.clone(), replica, uri.to_owned());
         match held.counts.get_mut(&key) {
             Some(n) if *n > 1 => {
@@ -648,9 +681,9 @@ pub(crate) async fn remount(
     for (up, uri, listen) in ends {
         end_at(up, &uri, listen);
     }
-    for (session, uri) in dropped {
+    for (session, uri, token) in dropped {
         if let Some(s) = gw.session(session) {
-            s.unsubscribe(&uri);
+            s.forget(&uri, token);
         }
     }
 }
@@ -724,13 +757,13 @@ async fn make(
 /// The table step of `remount`, right after the swap: the leaving servers' entries go; their
 /// sessions' move to the successor's replicas, with what `made` holds there. Returns the
 /// subscriptions to end (the old server's, and any made for sessions gone since) and the
-/// (session, uri) pairs of unmounted servers.
+/// (session, uri, token) of each subscription to an unmounted server.
 fn move_table(
     held: &mut Held,
     leaving: &[Leaving],
     chosen: &HashMap<(u64, String), usize>,
     made: HashMap<Key, Made>,
-) -> (Vec<End>, Vec<(u64, String)>) {
+) -> (Vec<End>, Vec<(u64, String, u64)>) {
     let (mut ends, mut dropped) = (Vec::new(), Vec::new());
     for (old, next) in leaving {
         let server = &old.spec.id;
@@ -747,14 +780,14 @@ fn move_table(
             held.by_session.keys().filter(|k| k.1 == *server).cloned().collect();
         let before = dropped.len();
         for entry in sessions {
-            held.by_session.remove(&entry);
+            let Some(Counted { token, .. }) = held.by_session.remove(&entry) else { continue };
             let (session, server, uri) = entry;
             let Some(&replica) = next.as_ref().and(chosen.get(&(session, server.clone()))) else {
-                dropped.push((session, uri));
+                dropped.push((session, uri, token));
                 continue;
             };
             *held.counts.entry((server.clone(), replica, uri.clone())).or_insert(0) += 1;
-            held.by_session.insert((session, server, uri), replica);
+            held.by_session.insert((session, server, uri), Counted { replica, token });
         }
         if next.is_none() {
             tracing::info!(

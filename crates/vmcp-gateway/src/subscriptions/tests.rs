@@ -231,7 +231,7 @@ type Table = (Vec<(u64, usize)>, Vec<(usize, usize)>);
 
 fn table(gw: &Gateway) -> Table {
     let held = held(gw);
-    let mut sessions: Vec<_> = held.by_session.iter().map(|((s, _, _), r)| (*s, *r)).collect();
+    let mut sessions: Vec<_> = held.by_session.iter().map(|((s, _, _), c)| (*s, c.replica)).collect();
     let mut counts: Vec<_> = held.counts.iter().map(|((_, r, _), n)| (*r, *n)).collect();
     sessions.sort();
     counts.sort();
@@ -245,8 +245,8 @@ fn table(gw: &Gateway) -> Table {
 async fn a_session_subscribing_after_the_first_subscribe_failed_is_not_counted_on_it() {
     let mut backend = Backend::start().await;
     let (gw, m) = gateway(&backend).await;
-    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
-    let mut b = pin!(acquire(&gw, 2, &m, URI));
+    let a = held_out(&mut backend, acquire(&gw, 1, 0, &m, URI)).await;
+    let mut b = pin!(acquire(&gw, 2, 0, &m, URI));
     assert!(poll_once(b.as_mut()).await.is_pending(), "B joins A's subscribe");
     assert_eq!(table(&gw).1, [(0, 2)]);
 
@@ -254,7 +254,7 @@ async fn a_session_subscribing_after_the_first_subscribe_failed_is_not_counted_o
     let a = a.await;
     assert!(a.as_ref().is_err_and(|e| e.message.contains("refused")), "{:?}", a.err());
     // B is woken but has not run: C subscribes now.
-    let c = acquire(&gw, 3, &m, URI).await;
+    let c = acquire(&gw, 3, 0, &m, URI).await;
     assert!(c.is_ok(), "{:?}", c.err());
     assert_eq!(backend.subscribes(), 2, "C's subscription was made at the backend");
     let b = b.await;
@@ -274,8 +274,8 @@ async fn a_session_subscribing_after_the_first_subscribe_failed_is_not_counted_o
 async fn a_cancelled_first_subscribe_leaves_nothing_behind() {
     let mut backend = Backend::start().await;
     let (gw, m) = gateway(&backend).await;
-    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
-    let mut b = pin!(acquire(&gw, 2, &m, URI));
+    let a = held_out(&mut backend, acquire(&gw, 1, 0, &m, URI)).await;
+    let mut b = pin!(acquire(&gw, 2, 0, &m, URI));
     assert!(poll_once(b.as_mut()).await.is_pending(), "B joins A's subscribe");
     drop(a);
     assert_eq!(table(&gw), (vec![], vec![]), "a cancelled first subscribe leaves no count behind");
@@ -283,7 +283,7 @@ async fn a_cancelled_first_subscribe_leaves_nothing_behind() {
     assert!(b.is_err(), "B shares A's fate: {:?}", b.ok());
 
     backend.open_gate();
-    let c = acquire(&gw, 3, &m, URI).await;
+    let c = acquire(&gw, 3, 0, &m, URI).await;
     assert!(c.is_ok(), "{:?}", c.err());
     assert_eq!(backend.subscribes(), 2, "C's subscription was made at the backend");
     assert_eq!(table(&gw), (vec![(3, 0)], vec![(0, 1)]));
@@ -297,7 +297,7 @@ async fn a_listen_cancelled_mid_setup_is_ended_at_the_backend() {
     let mut backend = Backend::with("modern", First::Take).await;
     let (gw, m) = gateway_in(&backend, "modern").await;
     assert_eq!(m.up().era(), Some(Era::Modern));
-    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
+    let a = held_out(&mut backend, acquire(&gw, 1, 0, &m, URI)).await;
     let listen = backend
         .seen
         .lock()
@@ -322,7 +322,7 @@ async fn a_listen_cancelled_mid_setup_is_ended_at_the_backend() {
 async fn the_last_session_leaving_while_the_first_subscribe_is_out_leaves_no_subscription() {
     let mut backend = Backend::with("legacy", First::Take).await;
     let (gw, m) = gateway(&backend).await;
-    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
+    let a = held_out(&mut backend, acquire(&gw, 1, 0, &m, URI)).await;
 
     release(&gw, 1, &m, URI);
     assert_eq!(table(&gw), (vec![], vec![]), "A no longer counts");
@@ -350,9 +350,9 @@ async fn the_last_session_leaving_while_the_first_subscribe_is_out_leaves_no_sub
 async fn a_session_subscribing_after_the_last_one_left_joins_the_subscribe_still_out() {
     let mut backend = Backend::with("legacy", First::Take).await;
     let (gw, m) = gateway(&backend).await;
-    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
+    let a = held_out(&mut backend, acquire(&gw, 1, 0, &m, URI)).await;
     release(&gw, 1, &m, URI);
-    let mut b = pin!(acquire(&gw, 2, &m, URI));
+    let mut b = pin!(acquire(&gw, 2, 0, &m, URI));
     assert!(poll_once(b.as_mut()).await.is_pending(), "B joins the subscribe still out");
 
     backend.open_gate();
@@ -377,7 +377,7 @@ async fn a_session_subscribing_after_the_last_one_left_joins_the_subscribe_still
 async fn a_cancelled_first_subscribe_the_backend_takes_anyway_is_ended() {
     let mut backend = Backend::with("legacy", First::Take).await;
     let (gw, m) = gateway(&backend).await;
-    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
+    let a = held_out(&mut backend, acquire(&gw, 1, 0, &m, URI)).await;
     drop(a);
     assert_eq!(table(&gw), (vec![], vec![]), "a cancelled first subscribe leaves no count behind");
 
@@ -396,9 +396,9 @@ async fn a_cancelled_first_subscribe_answered_after_another_session_subscribed_i
     let (gw, m) = gateway(&backend).await;
     let up = m.up();
     let idle = Arc::strong_count(&up);
-    let a = held_out(&mut backend, acquire(&gw, 1, &m, URI)).await;
+    let a = held_out(&mut backend, acquire(&gw, 1, 0, &m, URI)).await;
     drop(a);
-    let b = acquire(&gw, 2, &m, URI).await;
+    let b = acquire(&gw, 2, 0, &m, URI).await;
     assert!(b.is_ok(), "{:?}", b.err());
 
     backend.open_gate();
@@ -465,7 +465,7 @@ async fn a_cancelled_subscribe_that_joined_the_first_leaves_no_count_behind() {
     const A: u64 = 1000;
     let mut backend = Backend::with("legacy", First::Take).await;
     let (gw, m) = gateway(&backend).await;
-    let a = held_out(&mut backend, acquire(&gw, A, &m, URI)).await;
+    let a = held_out(&mut backend, acquire(&gw, A, 0, &m, URI)).await;
     let session = open_session(&gw);
     let mut b = Box::pin(subscribe(&gw, &session));
     assert!(poll_once(b.as_mut()).await.is_pending(), "B joins A's subscribe");
@@ -482,4 +482,41 @@ async fn a_cancelled_subscribe_that_joined_the_first_leaves_no_count_behind() {
     assert_eq!(table(&gw), (vec![], vec![]));
     backend.got("resources/unsubscribe").await;
     assert!(backend.subscribed.lock().unwrap().is_empty(), "the backend holds no subscription");
+}
+
+/// A client's `resources/unsubscribe` through `handle`, as a session's request.
+async fn unsubscribe(gw: &Arc<Gateway>, session: &Arc<Session>) {
+    let done = handle(gw, session, "resources/unsubscribe", Some(r#"{"uri":"test://r"}"#)).await;
+    assert!(done.is_ok(), "{:?}", done.err());
+}
+
+/// A client pipelines subscribe (1), unsubscribe (2), subscribe (3). Its subscribe 1 joined
+/// another session's first subscribe, which the backend refuses; 1 is woken but runs only after 2
+/// and 3 are done (3 made its own subscription at the backend). 1's failure must undo 1 alone:
+/// the session stays subscribed and counted through 3, and the backend subscription is kept.
+#[tokio::test]
+async fn a_late_failed_subscribe_does_not_undo_a_newer_one() {
+    const X: u64 = 1000;
+    let mut backend = Backend::start().await;
+    let (gw, m) = gateway(&backend).await;
+    let x = held_out(&mut backend, acquire(&gw, X, 0, &m, URI)).await;
+    let session = open_session(&gw);
+    let mut first = Box::pin(subscribe(&gw, &session));
+    assert!(poll_once(first.as_mut()).await.is_pending(), "1 joins X's subscribe");
+
+    backend.open_gate();
+    assert!(x.await.is_err(), "the backend refused X's subscribe");
+    unsubscribe(&gw, &session).await;
+    let third = subscribe(&gw, &session).await;
+    assert!(third.is_ok(), "{:?}", third.err());
+    assert_eq!(backend.subscribes(), 2, "3 made its own subscription");
+
+    let first = first.await;
+    assert!(first.is_err(), "1 shares X's refusal");
+    assert!(session.is_subscribed(URI), "3 still holds the session's subscription");
+    assert_eq!(table(&gw), (vec![(session.id, 0)], vec![(0, 1)]), "the session is counted through 3");
+    let probe = m.up().request(m.up().next_id(), "ping", None, None, WAIT).await;
+    assert!(probe.is_ok(), "{:?}", probe.err());
+    tokio::task::yield_now().await;
+    assert_eq!(backend.count("resources/unsubscribe"), 0, "the backend subscription is kept");
 }
