@@ -806,3 +806,40 @@ fn an_expiring_api_key_works_until_its_expiry_and_gets_401_after() {
         assert!(!log.contains(key) && !audit.contains(key), "a key in a log");
     }
 }
+
+/// A `vmcp persona` command that changes nothing (enabling an enabled server, disabling one that
+/// is not enabled, adding a rule that exists, removing one that does not) says so and leaves no
+/// `changed` line in the audit log; a real change still leaves exactly one.
+#[test]
+fn a_persona_command_that_changes_nothing_records_nothing() {
+    let home = Home::new();
+    let run = |args: &[&str]| {
+        let out = home.vmcp(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let changed_lines = || {
+        let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap_or_default();
+        audit.lines().filter(|l| l.contains("\"event\":\"changed\"")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    run(&["persona", "create", "p"]);
+    run(&["persona", "p", "enable", "files"]);
+    run(&["persona", "p", "deny", "files:rm_*"]);
+    let before = changed_lines();
+    assert_eq!(before.len(), 3, "create, enable and deny are recorded: {before:?}");
+    for args in [
+        &["persona", "p", "enable", "files"][..],
+        &["persona", "p", "disable", "other"],
+        &["persona", "p", "deny", "files:rm_*"],
+        &["persona", "p", "allow", "--remove", "files:read_*"],
+    ] {
+        let out = run(args);
+        assert!(out.contains("nothing changed"), "{args:?} says nothing changed: {out}");
+    }
+    assert_eq!(changed_lines(), before, "no-op commands leave no audit line");
+    let out = run(&["persona", "p", "disable", "files"]);
+    assert!(!out.contains("nothing changed"), "{out}");
+    let after = changed_lines();
+    assert_eq!(after.len(), 4, "{after:?}");
+    assert!(after[3].contains("\"action\":\"disable\"") && after[3].contains("\"detail\":\"files\""));
+}

@@ -139,6 +139,18 @@ fn usage(e: PersonaError) -> anyhow::Error {
     if e.is_usage() { UsageError(e.to_string()).into() } else { e.into() }
 }
 
+/// A change the command made: record it and say so. A command that changed nothing (enabling an
+/// enabled server, adding a rule that is there) records nothing and says `nothing changed`.
+fn changed(home: &Home, persona: &str, action: &str, detail: &str, change: Option<&str>, unchanged: &str) {
+    match change {
+        Some(done) => {
+            audit(home, persona, action, detail);
+            println!("{done}");
+        }
+        None => println!("{unchanged}: nothing changed"),
+    }
+}
+
 fn audit(home: &Home, persona: &str, action: &str, detail: &str) {
     let event = AuditEvent::Changed { who: "cli", persona, action, detail };
     if let Err(e) = AuditLog::open(home).and_then(|log| log.record(&event)) {
@@ -189,14 +201,14 @@ fn top_level(home: &Home, store: &PersonaStore, cmd: Top) -> anyhow::Result<()> 
 fn of_persona(home: &Home, store: &PersonaStore, name: &str, verb: Verb) -> anyhow::Result<()> {
     match verb {
         Verb::Enable { server } => {
-            let (_, changed) = store.update(name, |p| p.enable(&server)).map_err(usage)?;
-            audit(home, name, "enable", &server);
-            println!("{}", if changed { "enabled" } else { "already enabled" });
+            let (_, done) = store.update(name, |p| p.enable(&server)).map_err(usage)?;
+            let already = format!("`{server}` is already enabled");
+            changed(home, name, "enable", &server, done.then_some("enabled"), &already);
         }
         Verb::Disable { server } => {
-            let (_, changed) = store.update(name, |p| Ok(p.disable(&server))).map_err(usage)?;
-            audit(home, name, "disable", &server);
-            println!("{}", if changed { "disabled" } else { "was not enabled" });
+            let (_, done) = store.update(name, |p| Ok(p.disable(&server))).map_err(usage)?;
+            let not = format!("`{server}` was not enabled");
+            changed(home, name, "disable", &server, done.then_some("disabled"), &not);
         }
         Verb::Allow(rule) => change_rule(home, store, name, Effect::Allow, rule)?,
         Verb::Deny(rule) => change_rule(home, store, name, Effect::Deny, rule)?,
@@ -216,7 +228,7 @@ fn change_rule(
         rule.target.split_once(':').filter(|(s, p)| !s.is_empty() && !p.is_empty()).ok_or_else(|| {
             UsageError(format!("`{}` is not SERVER:PATTERN (e.g. files:read_*)", rule.target))
         })?;
-    let (_, changed) = store
+    let (_, done) = store
         .update(name, |p| {
             if rule.remove {
                 Ok(p.remove_rule(server, rule.kind, effect, pattern))
@@ -231,8 +243,9 @@ fn change_rule(
         (Effect::Allow, true) => "allow_removed",
         (Effect::Deny, true) => "deny_removed",
     };
-    audit(home, name, action, &format!("{server}:{pattern} ({})", rule.kind.as_str()));
-    println!("{}", if changed { "done" } else { "no change" });
+    let unchanged = if rule.remove { "there is no such rule" } else { "the rule is already there" };
+    let detail = format!("{server}:{pattern} ({})", rule.kind.as_str());
+    changed(home, name, action, &detail, done.then_some("done"), unchanged);
     Ok(())
 }
 
