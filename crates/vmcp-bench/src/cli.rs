@@ -32,13 +32,8 @@ pub enum Command {
         load: Load,
         #[command(flatten)]
         vmcp: VmcpArgs,
-        /// Measured requests are split into this many slices per side, run alternately (direct,
-        /// vMCP, vMCP, direct, ...) so that a change in machine load hits both sides alike.
-        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-        rounds: u32,
-        /// Workload name for the table's first column (default: derived from the options).
-        #[arg(long)]
-        label: Option<String>,
+        #[command(flatten)]
+        sides: Sides,
         /// The backend command and its arguments; vMCP mounts this same command.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -51,12 +46,8 @@ pub enum Command {
         load: Load,
         #[command(flatten)]
         vmcp: VmcpArgs,
-        /// Measured requests are split into this many alternating slices per side.
-        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-        rounds: u32,
-        /// Workload name for the table's first column.
-        #[arg(long)]
-        label: Option<String>,
+        #[command(flatten)]
+        sides: Sides,
     },
     /// Open many legacy sessions on vMCP's HTTP front at once (its `max_sessions` set to that
     /// number), call through all of them concurrently, then try one session more.
@@ -124,6 +115,18 @@ pub struct VmcpArgs {
     /// The vmcp binary (default: `vmcp` next to this binary, i.e. target/release/vmcp).
     #[arg(long, value_name = "PATH")]
     pub vmcp: Option<PathBuf>,
+}
+
+/// How a comparison alternates its two sides and names its table row.
+#[derive(Debug, Clone, Args)]
+pub struct Sides {
+    /// Measured requests are split into this many slices per side, run alternately (direct,
+    /// vMCP, vMCP, direct, ...) so that a change in machine load hits both sides alike.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// Workload name for the table's first column (default: derived from the options).
+    #[arg(long)]
+    pub label: Option<String>,
 }
 
 /// The workload and its limits, shared by the load subcommands.

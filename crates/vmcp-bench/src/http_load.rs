@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use vmcp_protocol::message;
 
 use crate::envelope::{self, Kind};
+use crate::report::record;
 use crate::server::Stretch;
 use crate::workload::Workload;
 
@@ -127,13 +128,40 @@ async fn answer(resp: reqwest::Response, id: u64) -> Result<Kind, HttpError> {
     Err(HttpError::NoAnswer(id))
 }
 
+/// Open `n` sessions at once; how each attempt went.
+pub async fn open_each(url: &str, n: usize, timeout: Duration) -> Vec<Result<Session<'_>, HttpError>> {
+    futures_util::future::join_all((0..n).map(|_| Session::open(url, timeout))).await
+}
+
 /// Open `n` sessions at once; fails on the first that cannot be opened.
 pub async fn open_all(url: &str, n: usize, timeout: Duration) -> anyhow::Result<Vec<Session<'_>>> {
-    let opened = futures_util::future::join_all((0..n).map(|_| Session::open(url, timeout))).await;
-    opened
+    open_each(url, n, timeout)
+        .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("cannot open a session on {url}"))
+}
+
+/// The closed loop of one session: request numbers are taken from `next` until `count` are
+/// taken, one request in flight at a time; `each` gets every call's outcome and when it was sent,
+/// and ends the loop by returning an error.
+pub async fn closed_loop(
+    session: &Session<'_>,
+    work: &Workload,
+    next: &Cell<u64>,
+    count: u64,
+    mut each: impl FnMut(Result<Kind, HttpError>, Instant) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    loop {
+        let n = next.get();
+        if n >= count {
+            return Ok(());
+        }
+        next.set(n + 1);
+        let id = n + 1;
+        let sent = Instant::now();
+        each(session.request(id, work.line(id)).await, sent)?;
+    }
 }
 
 /// Run `count` requests of the workload, one in flight per session, recording each latency
@@ -150,30 +178,22 @@ pub async fn drive(
     let stretch = RefCell::new(Stretch::default());
     let started = Instant::now();
     let workers = sessions.iter().map(|s| {
-        let (next, hist, stretch) = (&next, &hist, &stretch);
-        async move {
-            loop {
-                let n = next.get();
-                if n >= count {
-                    return Ok::<(), anyhow::Error>(());
-                }
-                next.set(n + 1);
-                let id = n + 1;
-                let queued = Instant::now();
-                let kind = s.request(id, work.line(id)).await.map_err(|e| anyhow!("{label}: {e}"))?;
-                if let Some(h) = hist.borrow_mut().as_deref_mut() {
-                    h.saturating_record(queued.elapsed().as_nanos().try_into().unwrap_or(u64::MAX));
-                }
-                let mut st = stretch.borrow_mut();
-                st.completed += 1;
-                if kind == Kind::Error {
-                    st.errors += 1;
-                    if !work.allow_errors {
-                        bail!("{label} answered a `{}` request with an error", work.method());
-                    }
+        let (hist, stretch) = (&hist, &stretch);
+        closed_loop(s, work, &next, count, move |outcome, sent| {
+            let kind = outcome.map_err(|e| anyhow!("{label}: {e}"))?;
+            if let Some(h) = hist.borrow_mut().as_deref_mut() {
+                record(h, sent);
+            }
+            let mut st = stretch.borrow_mut();
+            st.completed += 1;
+            if kind == Kind::Error {
+                st.errors += 1;
+                if !work.allow_errors {
+                    bail!("{label} answered a `{}` request with an error", work.method());
                 }
             }
-        }
+            Ok(())
+        })
     });
     futures_util::future::try_join_all(workers).await?;
     let mut stretch = stretch.into_inner();

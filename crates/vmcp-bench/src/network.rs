@@ -6,6 +6,7 @@
 //! Every run starts its own backend (`vmcp-bench serve-http`, a child of this process) and its
 //! own `vmcp start` with a throwaway `VMCP_HOME`, and stops them at the end.
 
+use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::compare::{Comparison, CpuPerRequest};
+use crate::envelope::Kind;
 use crate::http_load::{self, HttpError, Session};
 use crate::procs::{self, Proc, Stream};
 use crate::report::Summary;
@@ -81,6 +83,28 @@ pub async fn compare(work: &Workload, setup: &Setup<'_>, rounds: u32) -> anyhow:
     result
 }
 
+/// CPU seconds used during the measured slices of an HTTP comparison.
+#[derive(Default)]
+struct CpuUsed {
+    /// vMCP, while the vMCP side ran.
+    gateway: f64,
+    /// The backend while the direct side ran.
+    backend_direct: f64,
+    /// The backend while the vMCP side ran.
+    backend_vmcp: f64,
+}
+
+impl CpuUsed {
+    fn per_request(&self, requests: u64) -> CpuPerRequest {
+        let us = |secs: f64| secs * 1e6 / requests.max(1) as f64;
+        CpuPerRequest {
+            gateway_us: us(self.gateway),
+            backend_direct_us: us(self.backend_direct),
+            backend_vmcp_us: us(self.backend_vmcp),
+        }
+    }
+}
+
 async fn compare_on(
     work: &Workload,
     direct_url: &str,
@@ -89,8 +113,7 @@ async fn compare_on(
     (gateway, backend): (Option<u32>, Option<u32>),
 ) -> anyhow::Result<Comparison> {
     let cpu = |pid: Option<u32>| pid.and_then(procs::cpu_secs);
-    // CPU seconds used during the measured slices: gateway (vMCP side), backend per side.
-    let mut used = [0.0f64; 3];
+    let mut used = CpuUsed::default();
     let direct = http_load::open_all(direct_url, work.concurrency, work.timeout).await?;
     let through = http_load::open_all(vmcp_url, work.concurrency, work.timeout).await?;
     eprintln!("vmcp-bench: {} sessions open on each side", work.concurrency);
@@ -111,19 +134,16 @@ async fn compare_on(
             let stretch = http_load::drive(label, sessions, work, slice, Some(&mut summary.hist)).await?;
             summary.add(stretch);
             if let ((Some(g0), Some(b0)), (Some(g1), Some(b1))) = (before, (cpu(gateway), cpu(backend))) {
-                if side == 1 {
-                    used[0] += g1 - g0;
+                if side == 0 {
+                    used.backend_direct += b1 - b0;
+                } else {
+                    used.gateway += g1 - g0;
+                    used.backend_vmcp += b1 - b0;
                 }
-                used[1 + side] += b1 - b0;
             }
         }
     }
-    let per_request = |secs: f64| secs * 1e6 / work.requests.max(1) as f64;
-    let cpu = (gateway.is_some() && backend.is_some()).then(|| CpuPerRequest {
-        gateway_us: per_request(used[0]),
-        backend_direct_us: per_request(used[1]),
-        backend_vmcp_us: per_request(used[2]),
-    });
+    let cpu = (gateway.is_some() && backend.is_some()).then(|| used.per_request(work.requests));
     Ok(Comparison { direct: d, vmcp: v, cpu })
 }
 
@@ -160,7 +180,7 @@ pub async fn sessions(
 
 async fn sessions_on(work: &Workload, url: &str, n: usize, calls: u64) -> anyhow::Result<SessionsOutcome> {
     let started = Instant::now();
-    let opened = futures_util::future::join_all((0..n).map(|_| Session::open(url, work.timeout))).await;
+    let opened = http_load::open_each(url, n, work.timeout).await;
     let open_secs = started.elapsed().as_secs_f64();
     let mut open_failures = Vec::new();
     let mut live = Vec::new();
@@ -170,37 +190,34 @@ async fn sessions_on(work: &Workload, url: &str, n: usize, calls: u64) -> anyhow
             Err(e) => open_failures.push(e.to_string()),
         }
     }
-    let mut summary = Summary::new();
+    // Every session makes `calls` calls (its own count), all sessions at once; a failed call is
+    // counted and the first one's reason kept, and the session goes on.
+    let summary = RefCell::new(Summary::new());
+    let (call_errors, first_call_error) = (Cell::new(0), RefCell::new(None));
     let started = Instant::now();
-    let per_session = live.iter().map(|s| async move {
-        let mut hist = Summary::new().hist;
-        let mut errors = (0u64, None);
-        for i in 0..calls {
-            let id = i + 1;
-            let t = Instant::now();
-            match s.request(id, work.line(id)).await {
-                Ok(crate::envelope::Kind::Result) => {
-                    hist.saturating_record(t.elapsed().as_nanos().try_into().unwrap_or(u64::MAX));
+    let per_session = live.iter().map(|s| {
+        let (summary, call_errors, first_call_error) = (&summary, &call_errors, &first_call_error);
+        async move {
+            let next = Cell::new(0);
+            http_load::closed_loop(s, work, &next, calls, |outcome, sent| {
+                match outcome {
+                    Ok(Kind::Result) => crate::report::record(&mut summary.borrow_mut().hist, sent),
+                    failed => {
+                        call_errors.set(call_errors.get() + 1);
+                        first_call_error.borrow_mut().get_or_insert_with(|| match failed {
+                            Err(e) => e.to_string(),
+                            Ok(kind) => format!("answered with {kind:?}"),
+                        });
+                    }
                 }
-                other => {
-                    errors.0 += 1;
-                    let why = match other {
-                        Err(e) => e.to_string(),
-                        Ok(kind) => format!("answered with {kind:?}"),
-                    };
-                    errors.1.get_or_insert(why);
-                }
-            }
+                Ok(())
+            })
+            .await
         }
-        (hist, errors)
     });
-    let results = futures_util::future::join_all(per_session).await;
-    let (mut call_errors, mut first_call_error) = (0, None);
-    for (h, (n, first)) in results {
-        summary.hist.add(h).context("merging histograms")?;
-        call_errors += n;
-        first_call_error = first_call_error.or(first);
-    }
+    futures_util::future::try_join_all(per_session).await?;
+    let (mut summary, call_errors) = (summary.into_inner(), call_errors.get());
+    let first_call_error = first_call_error.into_inner();
     summary.completed = summary.hist.len();
     summary.errors = call_errors;
     summary.elapsed = started.elapsed();

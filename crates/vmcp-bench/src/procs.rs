@@ -3,16 +3,15 @@
 //! keeps draining the stream so the process never blocks on a full pipe, and stops it in order
 //! (SIGTERM, then SIGKILL after a grace period). A `Proc` dropped without `stop` is killed.
 
-use std::collections::VecDeque;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::oneshot;
 
-const TAIL: usize = 8;
+use crate::child::{self, StderrTail};
+
 const GRACE: Duration = Duration::from_secs(5);
 
 /// Which of the child's streams carries the announcement.
@@ -28,7 +27,7 @@ pub struct Proc {
     child: Child,
     /// Kept open: a backend exits when it closes.
     _stdin: Option<ChildStdin>,
-    tail: Arc<Mutex<VecDeque<String>>>,
+    stderr: StderrTail,
 }
 
 impl Proc {
@@ -42,32 +41,22 @@ impl Proc {
         marker: &str,
         timeout: Duration,
     ) -> anyhow::Result<(Self, String)> {
-        let (program, args) = argv.split_first().ok_or_else(|| anyhow!("no command given"))?;
-        let mut child = Command::new(program)
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(if matches!(stream, Stream::Stdout) { Stdio::piped() } else { Stdio::null() })
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("cannot run `{program}` ({label})"))?;
+        let stdout = if matches!(stream, Stream::Stdout) { Stdio::piped() } else { Stdio::null() };
+        let mut child = child::spawn(label, argv, env, stdout)?;
         let stdin = child.stdin.take();
-        let tail = Arc::new(Mutex::new(VecDeque::new()));
-        let (found_tx, found_rx) = tokio::sync::oneshot::channel();
+        let (found_tx, found_rx) = oneshot::channel();
+        let announced = announcement(marker, found_tx);
         let stderr = child.stderr.take().context("no piped stderr")?;
-        match stream {
-            Stream::Stderr => {
-                tokio::spawn(drain(stderr, tail.clone(), Some((marker.to_owned(), found_tx))));
-            }
+        let stderr = match stream {
+            Stream::Stderr => StderrTail::watch(stderr, announced),
             Stream::Stdout => {
                 let stdout = child.stdout.take().context("no piped stdout")?;
-                tokio::spawn(drain(stdout, Arc::new(Mutex::default()), Some((marker.to_owned(), found_tx))));
-                tokio::spawn(drain(stderr, tail.clone(), None));
+                let mut announced = announced;
+                tokio::spawn(child::each_line(stdout, move |line| announced(&line)));
+                StderrTail::watch(stderr, |_| {})
             }
-        }
-        let mut proc = Self { label: label.to_owned(), child, _stdin: stdin, tail };
+        };
+        let mut proc = Self { label: label.to_owned(), child, _stdin: stdin, stderr };
         match tokio::time::timeout(timeout, found_rx).await {
             Ok(Ok(url)) => Ok((proc, url)),
             Ok(Err(_)) => Err(proc.failure(&format!("ended before saying `{marker}`")).await),
@@ -80,12 +69,8 @@ impl Proc {
     }
 
     async fn failure(&mut self, what: &str) -> anyhow::Error {
-        let status = match tokio::time::timeout(Duration::from_secs(1), self.child.wait()).await {
-            Ok(Ok(s)) => format!(" (it exited: {s})"),
-            _ => String::new(),
-        };
-        let tail: Vec<String> = self.tail.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
-        anyhow!("`{}` {what}{status}; its last stderr lines:\n    {}", self.label, tail.join("\n    "))
+        let ending = self.stderr.ending(&mut self.child).await;
+        anyhow!("`{}` {what}{ending}", self.label)
     }
 
     /// SIGTERM, then SIGKILL if it has not exited after the grace period.
@@ -102,27 +87,18 @@ impl Proc {
     }
 }
 
-/// Read lines until EOF, keeping the last ones; the first line that contains the marker sends
-/// the `http://...` URL it holds.
-async fn drain(
-    stream: impl AsyncRead + Unpin,
-    tail: Arc<Mutex<VecDeque<String>>>,
-    mut wanted: Option<(String, tokio::sync::oneshot::Sender<String>)>,
-) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Some((marker, _)) = &wanted
+/// A line watcher that sends the `http://...` URL of the first line holding `marker`.
+fn announcement(marker: &str, tx: oneshot::Sender<String>) -> impl FnMut(&str) + Send + 'static {
+    let marker = marker.to_owned();
+    let mut tx = Some(tx);
+    move |line| {
+        if tx.is_some()
             && line.contains(marker.as_str())
-            && let Some(url) = url_in(&line)
-            && let Some((_, tx)) = wanted.take()
+            && let Some(url) = url_in(line)
+            && let Some(tx) = tx.take()
         {
             let _ = tx.send(url);
         }
-        let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
-        if t.len() == TAIL {
-            t.pop_front();
-        }
-        t.push_back(line);
     }
 }
 

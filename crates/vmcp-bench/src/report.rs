@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use tokio::time::Instant;
 
 use crate::server::Stretch;
 
@@ -43,6 +44,11 @@ impl Summary {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 { self.completed as f64 / secs } else { 0.0 }
     }
+}
+
+/// Record the time since `sent` (nanoseconds) into `hist`.
+pub fn record(hist: &mut Histogram<u64>, sent: Instant) {
+    hist.saturating_record(sent.elapsed().as_nanos().try_into().unwrap_or(u64::MAX));
 }
 
 const HEADER: &str = "| workload | path | p50 µs | p90 µs | p99 µs | max µs | req/s |\n\

@@ -10,23 +10,21 @@
 //! stderr lines; every child is killed when its `Server` is dropped (and `Servers::shutdown`
 //! first gives it a chance to exit cleanly on stdin EOF).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::time::Instant;
 use vmcp_protocol::{Message, message};
 
+use crate::child::{self, StderrTail};
 use crate::envelope::{self, Kind};
 use crate::workload::Workload;
 
-/// How many stderr lines to keep for an error message.
-const STDERR_TAIL: usize = 8;
 /// How long a server may take to exit after its stdin closes before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
 const READ_CHUNK: usize = 64 * 1024;
@@ -47,9 +45,7 @@ pub struct Server {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: ChildStdout,
-    stderr: Arc<Mutex<VecDeque<String>>>,
-    /// The task draining stderr; it ends at EOF, so a dead server's last lines are all in.
-    stderr_task: Option<tokio::task::JoinHandle<()>>,
+    stderr: StderrTail,
     /// Bytes read and not yet taken as lines start at `rstart`.
     rbuf: Vec<u8>,
     rstart: usize,
@@ -77,34 +73,24 @@ enum Pumped {
 
 impl Server {
     pub fn spawn(spec: &Spawn) -> anyhow::Result<Self> {
-        let (program, args) = spec.command.split_first().ok_or_else(|| anyhow!("no command given"))?;
-        let mut child = Command::new(program)
-            .args(args)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            // Its own process group: a Ctrl-C at the terminal reaches only the bench, which then
-            // stops the server in order.
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("cannot run `{program}` ({})", spec.label))?;
+        let mut child = child::spawn(&spec.label, &spec.command, &spec.env, Stdio::piped())?;
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
-            bail!("`{program}` has no piped stdio");
+            bail!("`{}` has no piped stdio", spec.label);
         };
-        let tail = Arc::new(Mutex::new(VecDeque::new()));
-        let stderr_task =
-            tokio::spawn(keep_stderr(stderr, tail.clone(), spec.show_stderr.then(|| spec.label.clone())));
+        let echo = spec.show_stderr.then(|| spec.label.clone());
+        let stderr = StderrTail::watch(stderr, move |line| {
+            if let Some(label) = &echo {
+                eprintln!("[{label}] {line}");
+            }
+        });
         Ok(Self {
             label: spec.label.clone(),
             child,
             stdin: Some(stdin),
             stdout,
-            stderr: tail,
-            stderr_task: Some(stderr_task),
+            stderr,
             rbuf: Vec::with_capacity(READ_CHUNK),
             rstart: 0,
             scanned: 0,
@@ -224,7 +210,7 @@ impl Server {
                     Kind::Result | Kind::Error => {
                         let Some(queued) = env.id.and_then(|id| outstanding.remove(&id)) else { continue };
                         if let Some(h) = hist.as_deref_mut() {
-                            h.saturating_record(queued.elapsed().as_nanos().try_into().unwrap_or(u64::MAX));
+                            crate::report::record(h, queued);
                         }
                         stretch.completed += 1;
                         if env.kind == Kind::Error {
@@ -309,22 +295,8 @@ impl Server {
 
     /// An error naming this server, with how it ended (if it did) and its last stderr lines.
     async fn failure(&mut self, what: String) -> anyhow::Error {
-        let status = match tokio::time::timeout(Duration::from_secs(1), self.child.wait()).await {
-            Ok(Ok(status)) => {
-                // It exited: let the stderr task read to EOF so its last lines are quoted.
-                if let Some(task) = self.stderr_task.take() {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
-                }
-                format!(" (it exited: {status})")
-            }
-            _ => String::new(),
-        };
-        let tail = self.stderr.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect::<Vec<_>>();
-        let tail = match tail.as_slice() {
-            [] => String::new(),
-            lines => format!("; its last stderr lines:\n    {}", lines.join("\n    ")),
-        };
-        anyhow!("server `{}` {what}{status}{tail}", self.label)
+        let ending = self.stderr.ending(&mut self.child).await;
+        anyhow!("server `{}` {what}{ending}", self.label)
     }
 
     /// Close stdin (an MCP server's cue to exit), wait a little, then kill.
@@ -362,25 +334,6 @@ fn answer_server_request(line: &[u8], out: &mut Vec<u8>) {
     };
     out.extend_from_slice(reply.as_bytes());
     out.push(b'\n');
-}
-
-/// Drain the server's stderr (so it never blocks on a full pipe), keeping the last lines.
-async fn keep_stderr(
-    stderr: tokio::process::ChildStderr,
-    tail: Arc<Mutex<VecDeque<String>>>,
-    echo: Option<String>,
-) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(label) = &echo {
-            eprintln!("[{label}] {line}");
-        }
-        let mut tail = tail.lock().unwrap_or_else(|p| p.into_inner());
-        if tail.len() == STDERR_TAIL {
-            tail.pop_front();
-        }
-        tail.push_back(line);
-    }
 }
 
 /// The owner of every server a run starts: it outlives the run (even one cut short by Ctrl-C or
