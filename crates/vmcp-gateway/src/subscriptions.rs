@@ -14,8 +14,10 @@
 //! joins it (shares its outcome), even if every session that wanted it has left meanwhile; and
 //! the last session leaving leaves its end to it, done once the backend has answered it, so an
 //! unsubscribe never overtakes the subscribe it ends (HTTP requests in flight together may reach
-//! the backend in either order). A modern listen abandoned mid-setup is ended at once; a legacy
-//! subscribe abandoned while out is awaited, and ended if it took and no session counts on it.
+//! the backend in either order). Nor does a fresh subscribe overtake an unsubscribe still out at
+//! that connection: it is sent once that one is answered (`Unsubscribing`). A modern listen
+//! abandoned mid-setup is ended at once; a legacy subscribe abandoned while out is awaited, and
+//! ended if it took and no session counts on it.
 //!
 //! A replica the supervisor restarts is a new process that knows none of this: `restore` makes
 //! every subscription its predecessor held again (once per URI, however many sessions share
@@ -71,6 +73,72 @@ pub(crate) struct Held {
     pending: HashMap<Key, tokio::sync::watch::Receiver<Option<bool>>>,
     /// Modern listens waiting for the backend's `notifications/subscriptions/acknowledged`.
     acks: HashMap<ListenId, tokio::sync::oneshot::Sender<()>>,
+    /// Legacy unsubscribes not yet answered.
+    unsubscribing: Arc<Unsubscribing>,
+}
+
+/// Per (connection, URI), the last legacy `resources/unsubscribe` vMCP decided to send there,
+/// until it is answered. A fresh subscribe there goes out only after it (over HTTP two requests
+/// in flight may reach the backend in either order, and an unsubscribe handled after the
+/// subscribe that followed it leaves the backend unsubscribed while sessions count on it); so
+/// does the next unsubscribe, so that the last one answered means every one before it is. (The
+/// other order needs no entry: while a first subscribe is out, its end is left to it, `Making`.)
+#[derive(Default)]
+struct Unsubscribing(std::sync::Mutex<HashMap<(usize, String), Answered>>);
+
+/// Closed (its sender dropped) once a legacy unsubscribe is answered or given up.
+type Answered = tokio::sync::watch::Receiver<()>;
+
+impl Held {
+    /// The unsubscribe a subscribe to `uri` at `up` decided now must wait for, if one is out.
+    fn unsubscribe_out(&self, up: &Arc<Upstream>, uri: &str) -> Option<Answered> {
+        lock(&self.unsubscribing.0).get(&(Arc::as_ptr(up) as usize, uri.to_owned())).cloned()
+    }
+
+    /// A backend subscription to end, decided now (under the table's lock): a legacy
+    /// unsubscribe takes its place in the order of its (connection, URI) here.
+    fn end(&self, up: Arc<Upstream>, uri: String, listen: Option<AbortHandle>) -> End {
+        let turn = (listen.is_none() && up.is_ready() && up.era() != Some(Era::Modern)).then(|| {
+            let key = (Arc::as_ptr(&up) as usize, uri.clone());
+            let (done, answered) = tokio::sync::watch::channel(());
+            let after = lock(&self.unsubscribing.0).insert(key.clone(), answered);
+            Turn { unsubscribing: self.unsubscribing.clone(), key, after, done }
+        });
+        End { up, uri, listen, turn }
+    }
+}
+
+/// A legacy unsubscribe's place in the order of its (connection, URI), from when it is decided
+/// until it is answered.
+struct Turn {
+    unsubscribing: Arc<Unsubscribing>,
+    key: (usize, String),
+    /// The unsubscribe before it, if it was still out.
+    after: Option<Answered>,
+    /// Dropped when this one is answered: what waits on it goes on.
+    done: tokio::sync::watch::Sender<()>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut out = lock(&self.unsubscribing.0);
+        // Still the last one there: none is out after it.
+        if out.get(&self.key).is_some_and(|last| last.same_channel(&self.done.subscribe())) {
+            out.remove(&self.key);
+        }
+    }
+}
+
+/// Until `before` (an unsubscribe still out when this was decided) is answered.
+async fn after(before: Option<Answered>) {
+    if let Some(mut before) = before {
+        // Nothing is ever sent: this returns when its sender is dropped.
+        let _ = before.changed().await;
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A session counted on a backend subscription.
@@ -106,7 +174,7 @@ impl Failure {
 const FOREVER: Duration = Duration::from_secs(60 * 60 * 24 * 365);
 
 fn held(gw: &Gateway) -> std::sync::MutexGuard<'_, Held> {
-    gw.subscriptions.lock().unwrap_or_else(|p| p.into_inner())
+    lock(&gw.subscriptions)
 }
 
 /// `resources/subscribe` or `resources/unsubscribe` from a client.
@@ -205,7 +273,8 @@ async fn acquire_at(
     };
     let replica = lease.index;
     let key = (m.spec.id.clone(), replica, uri.to_owned());
-    let (making, joined) = {
+    let modern = lease.up.era() == Some(Era::Modern);
+    let (making, joined, unsubscribe) = {
         let mut held = held(gw);
         if !is_current(gw, m) {
             return None;
@@ -218,15 +287,16 @@ async fn acquire_at(
             // Still out, even if every session that wanted it left meanwhile (then its outcome
             // decides whether it is kept for this one or ended): join it rather than make
             // another, whose order against the first's end at the backend nothing would decide.
-            (None, Some(outcome.clone()))
+            (None, Some(outcome.clone()), None)
         } else if first {
             let (tx, rx) = tokio::sync::watch::channel(None);
             held.pending.insert(key.clone(), rx);
+            let unsubscribe = if modern { None } else { held.unsubscribe_out(&lease.up, uri) };
             let up = lease.up.clone();
             let making = Making { gw, key, up, outcome: tx, settled: false, subscribing: None };
-            (Some(making), None)
+            (Some(making), None, unsubscribe)
         } else {
-            (None, None)
+            (None, None, None)
         }
     };
     let Some(mut making) = making else {
@@ -245,12 +315,17 @@ async fn acquire_at(
         )));
     };
     let timeout = Duration::from_secs_f64(m.spec.timeout_secs);
-    let outcome = if lease.up.era() == Some(Era::Modern) {
+    let outcome = if modern {
         subscribe_at(gw, &lease.up, uri, timeout).await
     } else {
-        // Held by `making` while out, so that if this is cancelled it is handed on, not dropped.
-        let outcome =
-            making.subscribing.insert(Box::pin(subscribe_legacy(lease.up.clone(), uri, timeout))).await;
+        // Sent once an unsubscribe still out there is answered (else it could undo this). Held
+        // by `making` while out, so that if this is cancelled it is handed on, not dropped.
+        let subscribe = subscribe_legacy(lease.up.clone(), uri, timeout);
+        let subscribe = async move {
+            after(unsubscribe).await;
+            subscribe.await
+        };
+        let outcome = making.subscribing.insert(Box::pin(subscribe)).await;
         making.subscribing = None;
         outcome
     };
@@ -294,7 +369,7 @@ impl Making<'_> {
     /// although nothing was made at the backend).
     fn settle(&mut self, listen: Result<Option<&AbortHandle>, ()>) {
         self.settled = true;
-        let mut unsubscribe = false;
+        let mut end = None;
         {
             let mut held = held(self.gw);
             let key = &self.key;
@@ -311,7 +386,8 @@ impl Making<'_> {
                 Ok(Some(listen)) => listen.abort(),
                 // Every session left while the legacy subscribe was out: their `release` left its
                 // end to this, now that the backend has answered it.
-                Ok(None) => unsubscribe = !counted,
+                Ok(None) if !counted => end = Some(held.end(self.up.clone(), key.2.clone(), None)),
+                Ok(None) => {}
                 // Whoever counts on it is the first session or one that joined it.
                 Err(()) => {
                     held.counts.remove(key);
@@ -321,8 +397,8 @@ impl Making<'_> {
                 }
             }
         }
-        if unsubscribe {
-            end_at(self.up.clone(), &self.key.2, None);
+        if let Some(end) = end {
+            end_at(end);
         }
         let _ = self.outcome.send(Some(listen.is_ok()));
     }
@@ -344,7 +420,7 @@ impl Drop for Making<'_> {
             if subscribing.await.is_err() {
                 return;
             }
-            loop {
+            let end = loop {
                 let Some(live) = gw.upgrade() else { return };
                 let mut pending = {
                     let held = held(&live);
@@ -352,13 +428,13 @@ impl Drop for Making<'_> {
                         // Another first subscribe is out: whether anyone counts is known after it.
                         Some(p) => p.clone(),
                         None if held.counts.contains_key(&key) => return,
-                        None => break,
+                        None => break held.end(up, key.2, None),
                     }
                 };
                 drop(live);
                 let _ = pending.wait_for(Option::is_some).await;
-            }
-            end_at(up, &key.2, None);
+            };
+            end_at(end);
         });
     }
 }
@@ -481,7 +557,7 @@ pub fn release(gw: &Gateway, session: u64, m: &Arc<Mounted>, uri: &str) {
 /// `release`, if the session is counted through its subscribe `token` (when given): the late
 /// undo of an older subscribe leaves a newer one counted.
 fn release_where(gw: &Gateway, session: u64, token: Option<u64>, m: &Arc<Mounted>, uri: &str) {
-    let (up, listen) = {
+    let end = {
         let mut held = held(gw);
         let entry = (session, m.spec.id.clone(), uri.to_owned());
         let Some(&Counted { replica, token: counted }) = held.by_session.get(&entry) else {
@@ -515,9 +591,9 @@ fn release_where(gw: &Gateway, session: u64, token: Option<u64>, m: &Arc<Mounted
         else {
             return end_at_none(listen);
         };
-        (up, listen)
+        held.end(up, uri.to_owned(), listen)
     };
-    end_at(up, uri, listen);
+    end_at(end);
 }
 
 fn end_at_none(listen: Option<AbortHandle>) {
@@ -526,20 +602,31 @@ fn end_at_none(listen: Option<AbortHandle>) {
     }
 }
 
-/// End a backend subscription at `up`: abort its listen (dropping the request cancels it at
-/// the backend), or send a legacy backend `resources/unsubscribe`.
-fn end_at(up: Arc<Upstream>, uri: &str, listen: Option<AbortHandle>) {
+/// A backend subscription to end (`Held::end`): where, its URI, its listen (modern) or its
+/// turn for a `resources/unsubscribe` (legacy, while the connection runs).
+struct End {
+    up: Arc<Upstream>,
+    uri: String,
+    listen: Option<AbortHandle>,
+    turn: Option<Turn>,
+}
+
+/// End a backend subscription: abort its listen (dropping the request cancels it at the
+/// backend), or send a legacy backend `resources/unsubscribe` once the one before it there is
+/// answered.
+fn end_at(End { up, uri, listen, turn }: End) {
     if let Some(task) = listen {
         task.abort();
         return;
     }
-    if up.is_ready() && up.era() != Some(Era::Modern) {
-        let params = format!(r#"{{"uri":{}}}"#, splice::quote(uri));
-        tokio::spawn(async move {
-            let timeout = Duration::from_secs(5);
-            let _ = up.request(up.next_id(), "resources/unsubscribe", Some(&params), None, timeout).await;
-        });
-    }
+    let Some(mut turn) = turn else { return };
+    let params = format!(r#"{{"uri":{}}}"#, splice::quote(&uri));
+    tokio::spawn(async move {
+        after(turn.after.take()).await;
+        let timeout = Duration::from_secs(5);
+        let _ = up.request(up.next_id(), "resources/unsubscribe", Some(&params), None, timeout).await;
+        drop(turn);
+    });
 }
 
 /// Replica `i` of `m` came back as `next`, a new process that knows nothing of the subscriptions
@@ -580,7 +667,7 @@ pub(crate) async fn restore(gw: &Gateway, m: &Mounted, i: usize, next: &Arc<Upst
         let current = is_current(gw, m);
         for (uri, outcome) in uris.into_iter().zip(made) {
             match outcome {
-                Ok(listen) if !current => ends.push((next.clone(), uri, listen)),
+                Ok(listen) if !current => ends.push(held.end(next.clone(), uri, listen)),
                 Err(_) if !current => {}
                 outcome => {
                     let key = (server.clone(), i, uri);
@@ -590,9 +677,7 @@ pub(crate) async fn restore(gw: &Gateway, m: &Mounted, i: usize, next: &Arc<Upst
         }
     }
     tracing::info!(server = %server, replica = i, "re-established {restored} resource subscription(s)");
-    for (up, uri, listen) in ends {
-        end_at(up, &uri, listen);
-    }
+    ends.into_iter().for_each(end_at);
 }
 
 /// A subscription `restore` or `remount` made again at `up`, in the table step after the swap:
@@ -608,7 +693,7 @@ fn adopt(
 ) -> bool {
     let counted = held.counts.contains_key(&key);
     match outcome {
-        Ok(listen) if !counted => ends.push((up.clone(), key.2, listen)),
+        Ok(listen) if !counted => ends.push(held.end(up.clone(), key.2, listen)),
         Ok(listen) => {
             if let Some(old) = listen.and_then(|l| held.listens.insert(key, l)) {
                 old.abort();
@@ -631,9 +716,6 @@ pub(crate) type Leaving = (Arc<Mounted>, Option<Arc<Mounted>>);
 /// A backend subscription `remount` made at a new server: the connection it was made at, and
 /// how it went.
 type Made = (Arc<Upstream>, Result<Option<AbortHandle>, Failure>);
-
-/// A backend subscription to end: where, its URI, its listen (modern).
-type End = (Arc<Upstream>, String, Option<AbortHandle>);
 
 /// Swap in a new mounted set (`swap`, called once, under `rebuild` and the table's lock) where
 /// the servers in `leaving` are replaced or gone. Before it, every subscription sessions hold at
@@ -678,9 +760,7 @@ pub(crate) async fn remount(
     swap();
     let (ends, dropped) = move_table(&mut table, leaving, &chosen, made);
     drop(table);
-    for (up, uri, listen) in ends {
-        end_at(up, &uri, listen);
-    }
+    ends.into_iter().for_each(end_at);
     for (session, uri, token) in dropped {
         if let Some(s) = gw.session(session) {
             s.forget(&uri, token);
@@ -772,7 +852,7 @@ fn move_table(
             held.counts.remove(&key);
             let listen = held.listens.remove(&key);
             match old.replicas.get(key.1) {
-                Some(r) => ends.push((r.up(), key.2, listen)),
+                Some(r) => ends.push(held.end(r.up(), key.2, listen)),
                 None => end_at_none(listen),
             }
         }

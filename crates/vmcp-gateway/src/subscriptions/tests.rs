@@ -27,11 +27,14 @@ use super::*;
 const URI: &str = "test://r";
 const WAIT: Duration = Duration::from_secs(10);
 
-/// How the backend answers the first `resources/subscribe`, once the gate opens.
-#[derive(Clone, Copy)]
+/// How the backend answers the first `resources/subscribe`, once the gate opens; or
+/// (`Unsubscribe`) that every subscribe takes at once and the first `resources/unsubscribe` is
+/// the one held until the gate opens.
+#[derive(Clone, Copy, PartialEq)]
 enum First {
     Refuse,
     Take,
+    Unsubscribe,
 }
 
 /// What the backend got and the gate on its first subscribe.
@@ -43,7 +46,7 @@ struct Backend {
     /// The URIs it holds a legacy subscription to now: a subscribe counts once answered, an
     /// unsubscribe as it arrives.
     subscribed: Arc<Mutex<BTreeSet<String>>>,
-    /// Sent when the first subscribe (or listen) has arrived and is held.
+    /// Sent when the first subscribe (or listen, or unsubscribe) has arrived and is held.
     first_in: mpsc::Receiver<()>,
     /// Opening it lets the backend answer the first subscribe.
     gate: Option<oneshot::Sender<()>>,
@@ -116,7 +119,8 @@ impl Backend {
                     "resources/subscribe" => {
                         let uri = params["uri"].as_str().unwrap_or_default().to_owned();
                         log.lock().unwrap().push(format!("{method} {uri}"));
-                        let Some((first_in, open)) = gate.take() else {
+                        let held = gate.take_if(|_| first != First::Unsubscribe);
+                        let Some((first_in, open)) = held else {
                             subs.lock().unwrap().insert(uri);
                             answer(id, json!({ "result": {} }));
                             continue;
@@ -128,7 +132,7 @@ impl Backend {
                             let _ = open.await;
                             let mut v = match first {
                                 First::Refuse => json!({ "error": { "code": -32603, "message": "not now" } }),
-                                First::Take => {
+                                First::Take | First::Unsubscribe => {
                                     subs.lock().unwrap().insert(uri);
                                     json!({ "result": {} })
                                 }
@@ -142,8 +146,21 @@ impl Backend {
                     "resources/unsubscribe" => {
                         let uri = params["uri"].as_str().unwrap_or_default().to_owned();
                         log.lock().unwrap().push(format!("{method} {uri}"));
-                        subs.lock().unwrap().remove(&uri);
-                        json!({ "result": {} })
+                        let Some((first_in, open)) = gate.take_if(|_| first == First::Unsubscribe) else {
+                            subs.lock().unwrap().remove(&uri);
+                            answer(id, json!({ "result": {} }));
+                            continue;
+                        };
+                        first_in.send(()).await.unwrap();
+                        // Applied and answered once the gate opens; meanwhile the loop reads on.
+                        let (id, subs, out, log) = (id.clone(), subs.clone(), out.clone(), log.clone());
+                        tokio::spawn(async move {
+                            let _ = open.await;
+                            subs.lock().unwrap().remove(&uri);
+                            log.lock().unwrap().push(format!("answered resources/unsubscribe {uri}"));
+                            let _ = out.send(json!({ "jsonrpc": "2.0", "id": id, "result": {} }));
+                        });
+                        continue;
                     }
                     _ => json!({ "result": {} }),
                 };
@@ -519,4 +536,36 @@ async fn a_late_failed_subscribe_does_not_undo_a_newer_one() {
     assert!(probe.is_ok(), "{:?}", probe.err());
     tokio::task::yield_now().await;
     assert_eq!(backend.count("resources/unsubscribe"), 0, "the backend subscription is kept");
+}
+
+/// A legacy backend whose requests may be handled out of order (HTTP): the only session leaves,
+/// and while the backend still holds that unsubscribe another session subscribes afresh. Its
+/// subscribe must not overtake the unsubscribe (the backend would end unsubscribed while vMCP
+/// counts the new session): it goes out once the unsubscribe is answered.
+#[tokio::test]
+async fn a_fresh_subscribe_waits_for_the_unsubscribe_before_it() {
+    let mut backend = Backend::with("legacy", First::Unsubscribe).await;
+    let (gw, m) = gateway(&backend).await;
+    let a = acquire(&gw, 1, 0, &m, URI).await;
+    assert!(a.is_ok(), "{:?}", a.err());
+    release(&gw, 1, &m, URI);
+    backend.first_subscribe_held().await;
+
+    let mut b = pin!(acquire(&gw, 2, 0, &m, URI));
+    assert!(poll_once(b.as_mut()).await.is_pending(), "B waits for the unsubscribe");
+    let probe = m.up().request(m.up().next_id(), "ping", None, None, WAIT).await;
+    assert!(probe.is_ok(), "{:?}", probe.err());
+    assert_eq!(backend.subscribes(), 1, "B's subscribe is not sent while the unsubscribe is out");
+
+    backend.open_gate();
+    backend.got("answered resources/unsubscribe").await;
+    let b = b.await;
+    assert!(b.is_ok(), "{:?}", b.err());
+    assert_eq!(backend.subscribes(), 2);
+    assert_eq!(
+        *backend.subscribed.lock().unwrap(),
+        BTreeSet::from([URI.to_owned()]),
+        "B's subscription holds"
+    );
+    assert_eq!(table(&gw), (vec![(2, 0)], vec![(0, 1)]));
 }
