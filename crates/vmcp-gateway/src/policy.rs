@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use vmcp_persona::audit::{AuditEvent, AuditLog, Decision};
+use vmcp_persona::audit::{AuditEvent, AuditLog, AuditWriter, Decision};
 use vmcp_persona::oauth::Verified;
 use vmcp_persona::{Authenticated, Denied, Personas};
 use vmcp_protocol::{ErrorCode, RpcError};
@@ -173,15 +173,24 @@ impl Caller {
 }
 
 /// The personas as the gateway currently knows them, swapped whole when their files change,
-/// and the audit log that records what they were refused.
+/// and the audit log that records what they were refused (written by its own thread, never on
+/// the runtime's).
 #[derive(Debug)]
 pub struct PersonaBook {
     current: RwLock<Arc<Personas>>,
-    audit: Option<AuditLog>,
+    audit: Option<AuditWriter>,
 }
 
 impl PersonaBook {
     pub fn new(personas: Arc<Personas>, audit: Option<AuditLog>) -> Self {
+        let audit = audit.and_then(|log| {
+            let path = log.path().to_owned();
+            AuditWriter::start(log)
+                .map_err(|e| {
+                    tracing::warn!("no audit log: cannot start its writer for {}: {e}", path.display())
+                })
+                .ok()
+        });
         Self { current: RwLock::new(personas), audit }
     }
 
@@ -194,8 +203,17 @@ impl PersonaBook {
         std::mem::replace(&mut *self.current.write().unwrap_or_else(|p| p.into_inner()), next)
     }
 
-    pub fn audit(&self) -> Option<&AuditLog> {
+    pub fn audit(&self) -> Option<&AuditWriter> {
         self.audit.as_ref()
+    }
+
+    /// At shutdown: wait (at most `within`) until every audit line recorded so far is written.
+    pub fn flush_audit(&self, within: std::time::Duration) {
+        if let Some(log) = &self.audit
+            && !log.flush(within)
+        {
+            tracing::warn!("the audit log's last lines may be missing: its writer did not finish in time");
+        }
     }
 
     fn check(&self, access: &PersonaAccess, subject: Subject<'_>) -> Result<(), Denied> {

@@ -2,13 +2,19 @@
 //! failed authentication and every change to personas or keys.
 //!
 //! Each line is written with a single `write` on a file opened with `O_APPEND`, so lines from
-//! concurrent writers (the gateway and CLI processes) never interleave.
+//! concurrent writers (the gateway and CLI processes) never interleave. The command line writes
+//! its line at once ([`AuditLog::record`]); the gateway hands lines to a writer thread
+//! ([`AuditWriter`]) so that a flood of refusals never becomes file IO on the async runtime.
 //! Invariant: no secret is ever written: a key appears only as its public id, a bearer token or
 //! JWT never.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use serde::Serialize;
 use vmcp_config::Home;
@@ -51,6 +57,9 @@ pub enum AuditEvent<'a> {
         /// What changed, e.g. `files:read_* (tool)` or a key id; never a key.
         detail: &'a str,
     },
+    /// Lines the gateway could not write because its writer fell behind (more than
+    /// [`QUEUE_BYTES`] waiting): written once the writer has caught up.
+    Dropped { count: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -82,7 +91,15 @@ struct Line<'a> {
     event: &'a AuditEvent<'a>,
 }
 
-/// An open audit log. Cheap to share (`Arc<AuditLog>`); `record` takes `&self`.
+/// One audit line for `event`, stamped with the current time, newline included.
+fn line(event: &AuditEvent<'_>) -> serde_json::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec(&Line { time: timestamp::now(), event })?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// An open audit log, written at once: what the command line uses. The gateway wraps it in an
+/// [`AuditWriter`].
 #[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
@@ -113,11 +130,14 @@ impl AuditLog {
 
     /// Append one line for `event`, stamped with the current time.
     pub fn record(&self, event: &AuditEvent<'_>) -> Result<(), PersonaError> {
-        let line = Line { time: timestamp::now(), event };
-        let mut bytes = serde_json::to_vec(&line).map_err(|e| PersonaError::io(&self.path, e.into()))?;
-        bytes.push(b'\n');
-        // One `write` call: with O_APPEND the kernel places the whole buffer at the end at once.
-        let written = (&self.file).write(&bytes).at(&self.path)?;
+        let bytes = line(event).map_err(|e| PersonaError::io(&self.path, e.into()))?;
+        self.append(&bytes)
+    }
+
+    /// Append whole lines with one `write`: with O_APPEND the kernel places the whole buffer at
+    /// the end at once.
+    fn append(&self, bytes: &[u8]) -> Result<(), PersonaError> {
+        let written = (&self.file).write(bytes).at(&self.path)?;
         if written != bytes.len() {
             return Err(PersonaError::io(&self.path, std::io::Error::other("short write to the audit log")));
         }
@@ -125,71 +145,146 @@ impl AuditLog {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// How many bytes of lines may wait for the writer thread. Past it a line is not queued but
+/// counted, and an [`AuditEvent::Dropped`] line with the count is written once the writer has
+/// caught up: memory stays bounded when the disk is slower than a flood of refusals, and the
+/// loss is never silent.
+pub const QUEUE_BYTES: usize = 4 << 20;
 
-    #[test]
-    fn lines_parse_and_carry_the_fields() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = AuditLog::open(&Home::at(dir.path())).unwrap();
-        log.record(&AuditEvent::Denied {
-            caller: "127.0.0.1:5000",
-            persona: "limited",
-            method: "tools/call",
-            server: "server2",
-            name: "tool2",
-            decision: Decision::Deny,
-            reason: Denied::ServerNotAllowed.into(),
-        })
-        .unwrap();
-        log.record(&AuditEvent::AuthFailed { caller: "127.0.0.1:5001", reason: "unknown_key" }).unwrap();
-        log.record(&AuditEvent::Changed {
-            who: "cli",
-            persona: "limited",
-            action: "enable",
-            detail: "server1",
-        })
-        .unwrap();
-        let text = std::fs::read_to_string(dir.path().join("logs/audit.log")).unwrap();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines.len(), 3);
-        assert_eq!(lines[0]["event"], "denied");
-        assert_eq!(lines[0]["reason"], "server_not_allowed");
-        assert_eq!(lines[0]["decision"], "deny");
-        assert_eq!(lines[0]["server"], "server2");
-        assert_eq!(lines[1]["event"], "auth_failed");
-        assert_eq!(lines[2]["event"], "changed");
-        assert_eq!(lines[2]["who"], "cli");
-        for l in &lines {
-            assert!(l["time"].as_str().unwrap().ends_with('Z'));
-        }
+/// What the writer thread writes per `write` at most (a line longer than this goes alone).
+const BATCH_BYTES: usize = 256 << 10;
+
+/// How long [`AuditWriter::flush`] waits when it is dropped.
+const DROP_FLUSH: Duration = Duration::from_secs(2);
+
+enum Msg {
+    Line(Vec<u8>),
+    /// Answered once every line sent before it has been written.
+    Flush(mpsc::SyncSender<()>),
+}
+
+/// The gateway's audit log: [`AuditWriter::record`] serializes the line on the caller's thread
+/// and queues it (bounded: [`QUEUE_BYTES`]); one dedicated thread appends what is queued, in
+/// order, a batch of whole lines per `write`. [`AuditWriter::flush`] (also run when it is
+/// dropped) waits until everything queued is in the file.
+pub struct AuditWriter {
+    path: PathBuf,
+    tx: mpsc::Sender<Msg>,
+    queued: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
+    budget: usize,
+}
+
+impl std::fmt::Debug for AuditWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditWriter").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl AuditWriter {
+    /// Start the writer thread for `log`.
+    pub fn start(log: AuditLog) -> std::io::Result<Self> {
+        let path = log.path.clone();
+        Self::spawn(path, QUEUE_BYTES, move |bytes| log.append(bytes))
     }
 
-    #[test]
-    fn concurrent_writers_never_interleave_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home::at(dir.path());
-        let detail = "x".repeat(3000);
-        std::thread::scope(|s| {
-            for t in 0..4 {
-                let (home, detail) = (&home, &detail);
-                s.spawn(move || {
-                    // Each thread opens its own file description, as separate processes would.
-                    let log = AuditLog::open(home).unwrap();
-                    let who = format!("writer{t}");
-                    for _ in 0..50 {
-                        log.record(&AuditEvent::Changed { who: &who, persona: "p", action: "a", detail })
-                            .unwrap();
-                    }
-                });
-            }
-        });
-        let text = std::fs::read_to_string(dir.path().join("logs/audit.log")).unwrap();
-        assert_eq!(text.lines().count(), 200);
-        for l in text.lines() {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            assert_eq!(v["detail"].as_str().unwrap().len(), 3000);
+    /// A writer thread that hands each batch to `sink`, with at most `budget` bytes queued.
+    fn spawn(
+        path: PathBuf,
+        budget: usize,
+        sink: impl FnMut(&[u8]) -> Result<(), PersonaError> + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let (q, d) = (queued.clone(), dropped.clone());
+        std::thread::Builder::new()
+            .name("vmcp-audit".into())
+            .spawn(move || write_queued(&rx, &q, &d, sink))?;
+        Ok(Self { path, tx, queued, dropped, budget })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queue one line for `event`, stamped with the current time. Never waits for the disk; a
+    /// line that does not fit in the queue is counted and reported (see [`QUEUE_BYTES`]). Fails
+    /// only if the line cannot be serialized or the writer thread is gone.
+    pub fn record(&self, event: &AuditEvent<'_>) -> Result<(), PersonaError> {
+        let bytes = line(event).map_err(|e| PersonaError::io(&self.path, e.into()))?;
+        let len = bytes.len();
+        if self.queued.fetch_add(len, Ordering::AcqRel) + len > self.budget {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        self.tx.send(Msg::Line(bytes)).map_err(|_| {
+            PersonaError::io(&self.path, std::io::Error::other("the audit log's writer thread has stopped"))
+        })
+    }
+
+    /// Wait (at most `within`) until every line queued before this call is in the file; false
+    /// if that did not happen in time.
+    pub fn flush(&self, within: Duration) -> bool {
+        let (ack, done) = mpsc::sync_channel(1);
+        self.tx.send(Msg::Flush(ack)).is_ok() && done.recv_timeout(within).is_ok()
+    }
+}
+
+impl Drop for AuditWriter {
+    fn drop(&mut self) {
+        if !self.flush(DROP_FLUSH) {
+            tracing::warn!("the audit log's last lines may be missing: its writer did not finish in time");
         }
     }
 }
+
+/// The writer thread: take what is queued, a batch at a time, and append it; runs until every
+/// [`AuditWriter`] handle is gone.
+fn write_queued(
+    rx: &mpsc::Receiver<Msg>,
+    queued: &AtomicUsize,
+    dropped: &AtomicU64,
+    mut sink: impl FnMut(&[u8]) -> Result<(), PersonaError>,
+) {
+    let mut batch = Vec::new();
+    let mut acks = Vec::new();
+    let mut failing = false;
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(msg) = next {
+            match msg {
+                Msg::Line(l) => {
+                    queued.fetch_sub(l.len(), Ordering::AcqRel);
+                    batch.extend_from_slice(&l);
+                }
+                Msg::Flush(ack) => acks.push(ack),
+            }
+            next = if batch.len() < BATCH_BYTES { rx.try_recv().ok() } else { None };
+        }
+        let lost = dropped.swap(0, Ordering::Relaxed);
+        if lost > 0 {
+            tracing::warn!("the audit log fell behind: {lost} line(s) were not written");
+            batch.extend(line(&AuditEvent::Dropped { count: lost }).unwrap_or_default());
+        }
+        if !batch.is_empty() {
+            match sink(&batch) {
+                Ok(()) => failing = false,
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!("cannot write the audit log: {e}");
+                }
+                Err(_) => {}
+            }
+            batch.clear();
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "audit/tests.rs"]
+mod tests;

@@ -843,3 +843,24 @@ fn a_persona_command_that_changes_nothing_records_nothing() {
     assert_eq!(after.len(), 4, "{after:?}");
     assert!(after[3].contains("\"action\":\"disable\"") && after[3].contains("\"detail\":\"files\""));
 }
+
+/// The gateway writes the audit log from its own thread; refusals answered just before the
+/// gateway shuts down are all in the file when it has exited.
+#[test]
+fn denials_answered_just_before_shutdown_are_in_the_audit_log() {
+    let home = two_servers();
+    let mut gw = Gateway::spawn(home.path(), &["start", "--persona", "limited"]);
+    gw.initialize(json!({}));
+    for i in 0..50 {
+        let r = gw.call("tools/call", json!({ "name": "echo", "arguments": { "text": format!("late{i}") } }));
+        assert_eq!(error_code(&r), Some(3002), "{r}");
+    }
+    gw.close_stdin();
+    assert!(gw.wait_exit().is_some_and(|s| s.success()), "{}", gw.stderr());
+    let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
+    let denied = audit
+        .lines()
+        .filter(|l| l.contains("\"event\":\"denied\"") && l.contains("\"server\":\"server2\""))
+        .count();
+    assert_eq!(denied, 50, "{audit}");
+}

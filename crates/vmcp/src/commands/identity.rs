@@ -91,6 +91,11 @@ impl Identity {
         })
     }
 
+    /// The personas and the audit log the gateway uses.
+    pub fn book(&self) -> Arc<PersonaBook> {
+        self.book.clone()
+    }
+
     /// Give the gateway its network authentication, start watching the personas (a task in
     /// `tasks`, which `vmcp start` drains on shutdown), and return the stdio caller.
     pub fn attach(&self, gw: &Arc<Gateway>, stop: &CancellationToken, tasks: &mut JoinSet<()>) -> Caller {

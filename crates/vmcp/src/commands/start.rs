@@ -81,6 +81,7 @@ pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
     }
     let identity = super::identity::Identity::load(&loaded.home, &fronts.identity)?;
     let grace = Duration::from_secs_f64(cfg.shutdown_grace_secs);
+    let book = identity.book();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.worker_threads)
         .enable_all()
@@ -139,6 +140,8 @@ pub fn run(config: Option<&Path>, fronts: Fronts) -> anyhow::Result<()> {
     // stdin's reader thread (a terminal or file on stdin) may still be blocked in read(2); don't
     // wait for it.
     rt.shutdown_timeout(Duration::from_millis(50));
+    // Every refusal recorded until now is in the audit log before vmcp exits.
+    book.flush_audit(grace + Duration::from_secs(2));
     result
 }
 
