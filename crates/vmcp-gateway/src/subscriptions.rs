@@ -314,13 +314,12 @@ async fn acquire_at(
             format!("server `{}` refused the subscription to `{uri}`", m.spec.id),
         )));
     };
-    let timeout = Duration::from_secs_f64(m.spec.timeout_secs);
     let outcome = if modern {
-        subscribe_at(gw, &lease.up, uri, timeout).await
+        subscribe_at(gw, &lease.up, uri).await
     } else {
         // Sent once an unsubscribe still out there is answered (else it could undo this). Held
         // by `making` while out, so that if this is cancelled it is handed on, not dropped.
-        let subscribe = subscribe_legacy(lease.up.clone(), uri, timeout);
+        let subscribe = subscribe_legacy(lease.up.clone(), uri);
         let subscribe = async move {
             after(unsubscribe).await;
             subscribe.await
@@ -445,19 +444,22 @@ fn is_current(gw: &Gateway, m: &Mounted) -> bool {
     gw.mounts().get(&m.spec.id).is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), m))
 }
 
+/// How long a backend subscribe at `up` may take: its server's timeout for `resources/subscribe`
+/// (`timeouts`, else its general one), as for every request routed there; for a modern listen,
+/// how long to wait for its acknowledgement.
+fn subscribe_timeout(up: &Upstream) -> Duration {
+    up.spec.timeout_for("resources/subscribe")
+}
+
 /// Subscribe to `uri` at one backend connection: `resources/subscribe` (legacy), or a
 /// `subscriptions/listen` naming it (modern), held open by a task and taken once the backend
 /// acknowledges it (or, from a backend that sends no acknowledgement, when it is still open after
-/// `timeout`). `Ok(Some(listen))`: the task to abort to end it.
-async fn subscribe_at(
-    gw: &Gateway,
-    up: &Arc<Upstream>,
-    uri: &str,
-    timeout: Duration,
-) -> Result<Option<AbortHandle>, Failure> {
+/// `subscribe_timeout`). `Ok(Some(listen))`: the task to abort to end it.
+async fn subscribe_at(gw: &Gateway, up: &Arc<Upstream>, uri: &str) -> Result<Option<AbortHandle>, Failure> {
     if up.era() != Some(Era::Modern) {
-        return subscribe_legacy(up.clone(), uri, timeout).await;
+        return subscribe_legacy(up.clone(), uri).await;
     }
+    let timeout = subscribe_timeout(up);
     let id = up.next_id();
     let listen_id = (Arc::as_ptr(up) as usize, id);
     let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
@@ -500,9 +502,9 @@ async fn subscribe_at(
 fn subscribe_legacy(
     up: Arc<Upstream>,
     uri: &str,
-    timeout: Duration,
 ) -> impl Future<Output = Result<Option<AbortHandle>, Failure>> + Send + 'static {
     let params = format!(r#"{{"uri":{}}}"#, splice::quote(uri));
+    let timeout = subscribe_timeout(&up);
     async move {
         let reply = up
             .request(up.next_id(), "resources/subscribe", Some(&params), None, timeout)
@@ -656,9 +658,7 @@ pub(crate) async fn restore(gw: &Gateway, m: &Mounted, i: usize, next: &Arc<Upst
         swap();
         return;
     }
-    let timeout = Duration::from_secs_f64(m.spec.timeout_secs);
-    let made =
-        futures_util::future::join_all(uris.iter().map(|uri| subscribe_at(gw, next, uri, timeout))).await;
+    let made = futures_util::future::join_all(uris.iter().map(|uri| subscribe_at(gw, next, uri))).await;
     let (mut restored, mut ends) = (0, Vec::new());
     {
         let mut held = held(gw);
@@ -749,7 +749,7 @@ pub(crate) async fn remount(
             let _ = rx.wait_for(Option::is_some).await;
         }
         let todo = missing(&wanted(&held(gw), leaving, &mut chosen), &made);
-        make(gw, leaving, todo, &mut made).await;
+        make(gw, todo, &mut made).await;
         let guard = rebuild.lock().await;
         let table = held(gw);
         let settled = !table.pending.keys().any(|k| leaving.iter().any(|(old, _)| old.spec.id == k.0));
@@ -808,23 +808,12 @@ fn missing(want: &HashMap<Key, Arc<Upstream>>, made: &HashMap<Key, Made>) -> Vec
 
 /// Make `todo` at the successors, in parallel; what was made at a connection since replaced
 /// is ended.
-async fn make(
-    gw: &Gateway,
-    leaving: &[Leaving],
-    todo: Vec<(Key, Arc<Upstream>)>,
-    made: &mut HashMap<Key, Made>,
-) {
-    let timeout = |server: &str| {
-        leaving
-            .iter()
-            .find_map(|(_, n)| n.as_ref().filter(|n| n.spec.id == server))
-            .map_or(Duration::from_secs(30), |n| Duration::from_secs_f64(n.spec.timeout_secs))
-    };
-    let outcomes = futures_util::future::join_all(todo.iter().map(|((server, _, uri), up)| async {
+async fn make(gw: &Gateway, todo: Vec<(Key, Arc<Upstream>)>, made: &mut HashMap<Key, Made>) {
+    let outcomes = futures_util::future::join_all(todo.iter().map(|((_, _, uri), up)| async {
         if !up.is_ready() {
             return Err(Failure::Upstream(UpstreamError::Closed(up.id().to_owned())));
         }
-        subscribe_at(gw, up, uri, timeout(server)).await
+        subscribe_at(gw, up, uri).await
     }))
     .await;
     for ((key, up), outcome) in todo.into_iter().zip(outcomes) {

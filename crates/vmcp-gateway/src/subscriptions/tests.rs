@@ -215,8 +215,14 @@ async fn gateway(backend: &Backend) -> (Arc<Gateway>, Arc<Mounted>) {
 }
 
 async fn gateway_in(backend: &Backend, era: &str) -> (Arc<Gateway>, Arc<Mounted>) {
-    let servers =
-        json!({ "servers": [{ "id": "s", "transport": "websocket", "url": backend.url, "era": era }] });
+    gateway_with(backend, json!({ "era": era })).await
+}
+
+/// A gateway with `s` mounted (the backend, one replica; more of its spec in `fields`), ready.
+async fn gateway_with(backend: &Backend, fields: Value) -> (Arc<Gateway>, Arc<Mounted>) {
+    let mut server = json!({ "id": "s", "transport": "websocket", "url": backend.url });
+    server.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+    let servers = json!({ "servers": [server] });
     let spec = vmcp_config::ServersFile::parse(std::path::Path::new("servers.json"), &servers.to_string())
         .unwrap()
         .servers
@@ -568,4 +574,20 @@ async fn a_fresh_subscribe_waits_for_the_unsubscribe_before_it() {
         "B's subscription holds"
     );
     assert_eq!(table(&gw), (vec![(2, 0)], vec![(0, 1)]));
+}
+
+/// A server configured with its own timeout for `resources/subscribe` (`timeouts`), shorter than
+/// its general one: a subscribe the backend never answers fails after that timeout, as any routed
+/// request with its own timeout does, instead of the general one (30 s by default).
+#[tokio::test]
+async fn a_subscribe_gives_up_after_the_servers_own_timeout_for_it() {
+    let mut backend = Backend::with("legacy", First::Take).await;
+    let fields = json!({ "era": "legacy", "timeouts": { "resources/subscribe": 0.2 } });
+    let (gw, m) = gateway_with(&backend, fields).await;
+    assert_eq!(m.spec.timeout_secs, 30.0);
+    let a = held_out(&mut backend, acquire(&gw, 1, 0, &m, URI)).await;
+    let a = tokio::time::timeout(WAIT, a).await.expect("the subscribe timed out within its own timeout");
+    let code = a.expect_err("the backend never answered").code;
+    assert_eq!(code, vmcp_protocol::ErrorCode::ConnectionTimeout as i32);
+    assert_eq!(table(&gw), (vec![], vec![]));
 }
