@@ -292,6 +292,17 @@ impl Mounted {
         Err(self.no_replica(now))
     }
 
+    /// The replica of a session's stateful requests (`affinity`: its key), by the balancer's
+    /// rule, without taking it: among the replicas available now, else (none is) among all, as
+    /// when they all are again.
+    pub(crate) fn affine(&self, affinity: u64) -> usize {
+        let now = Instant::now();
+        self.balancer
+            .pick_affine(affinity, |i| self.replicas[i].candidate(now))
+            .or_else(|| self.balancer.pick_affine(affinity, |_| Some(ReplicaLoad::default())))
+            .unwrap_or(0)
+    }
+
     /// Why no replica can take a request: 2001 for a single server that is down or whose breaker
     /// is open, 2003 when every replica of a replicated server is.
     fn no_replica(&self, now: Instant) -> RpcError {

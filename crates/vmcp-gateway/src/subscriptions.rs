@@ -789,13 +789,10 @@ fn wanted(
 }
 
 /// The replica a fresh subscribe of `session` would choose at `m`; with none to choose (none
-/// ready), one by the session's key, so that its supervisor makes the subscription once it is.
+/// ready), the one its affinity points to when all are, whose supervisor makes the subscription
+/// once it is ready.
 fn choose(m: &Mounted, session: u64) -> usize {
-    let key = crate::resilience::affinity_key(session);
-    match m.choose(Some(key), 0) {
-        Ok(lease) => lease.index,
-        Err(_) => (key % m.replicas.len().max(1) as u64) as usize,
-    }
+    m.affine(crate::resilience::affinity_key(session))
 }
 
 /// What `want` holds that was not made at the connection its replica has now.

@@ -591,3 +591,33 @@ async fn a_subscribe_gives_up_after_the_servers_own_timeout_for_it() {
     assert_eq!(code, vmcp_protocol::ErrorCode::ConnectionTimeout as i32);
     assert_eq!(table(&gw), (vec![], vec![]));
 }
+
+/// `remount` places each session's subscriptions at the successor's replica a fresh subscribe of
+/// that session would choose. With none ready to choose, it must be the one the session's
+/// affinity points to once they are (the balancer's rule), so that the subscription is where the
+/// session's stateful requests go, not at a replica some other rule picked.
+#[tokio::test]
+async fn with_no_replica_ready_a_session_is_placed_at_its_affinity_replica() {
+    // Three replicas at a port that refuses connections: none gets ready.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let servers = json!({ "servers": [{
+        "id": "s", "transport": "websocket", "urls": [url, url, url], "era": "legacy" }] });
+    let spec = vmcp_config::ServersFile::parse(std::path::Path::new("servers.json"), &servers.to_string())
+        .unwrap()
+        .servers
+        .remove(0);
+    let gw = Gateway::start(vmcp_config::GatewayConfig::default(), vec![spec]);
+    gw.wait_ready(WAIT).await;
+    let m = gw.mounts().get("s").cloned().expect("s is mounted");
+    assert_eq!(m.replicas.len(), 3);
+    assert!(m.replicas.iter().all(|r| !r.up().is_ready()), "no replica is ready");
+
+    let all_up = crate::resilience::Balancer::new(crate::resilience::Strategy::RoundRobin, &[1, 1, 1]);
+    let all = |_| Some(crate::resilience::ReplicaLoad::default());
+    for session in 1..=64 {
+        let affine = all_up.pick_affine(crate::resilience::affinity_key(session), all);
+        assert_eq!(Some(choose(&m, session)), affine, "session {session}");
+    }
+}
