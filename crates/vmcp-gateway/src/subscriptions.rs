@@ -636,7 +636,8 @@ fn end_at(End { up, uri, listen, turn }: End) {
 /// then `swap` puts `next` in the replica's place. Before the swap the replica is no candidate,
 /// so no session subscribes there meanwhile; a subscription whose last session left meanwhile
 /// is ended again at once. A subscription that cannot be made again is logged; its sessions
-/// stay subscribed through vMCP.
+/// stay subscribed through vMCP. A `next` that did not get ready takes the place at once: it
+/// holds nothing, and the subscriptions are made at the process started after it.
 pub(crate) async fn restore(gw: &Gateway, m: &Mounted, i: usize, next: &Arc<Upstream>, swap: impl FnOnce()) {
     let server = &m.spec.id;
     let uris: Vec<String> = {
@@ -654,7 +655,7 @@ pub(crate) async fn restore(gw: &Gateway, m: &Mounted, i: usize, next: &Arc<Upst
             .map(|k| k.2.clone())
             .collect()
     };
-    if uris.is_empty() {
+    if uris.is_empty() || !next.is_ready() {
         swap();
         return;
     }

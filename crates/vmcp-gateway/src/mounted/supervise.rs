@@ -62,17 +62,12 @@ pub(super) async fn supervise(gw: Weak<Gateway>, m: Arc<Mounted>, i: usize) {
         let next = super::start_upstream(replica.spec.clone(), &gateway).await;
         up_since = Instant::now();
         replica.restarts.fetch_add(1, Ordering::Relaxed);
-        let ready = next.is_ready();
-        let swap = || replica.swap(next.clone());
-        if ready {
-            // The new process knows none of the subscriptions its predecessor held.
-            crate::subscriptions::restore(&gateway, &m, i, &next, swap).await;
-        } else {
-            swap();
-        }
+        // The new process knows none of the subscriptions its predecessor held: it takes the
+        // replica's place once they are made there.
+        crate::subscriptions::restore(&gateway, &m, i, &next, || replica.swap(next.clone())).await;
         replica.reset_health();
-        if ready {
-            tracing::info!(server = %m.spec.id, replica = i, pid = ?replica.up().pid(), "restarted");
+        if next.is_ready() {
+            tracing::info!(server = %m.spec.id, replica = i, pid = ?next.pid(), "restarted");
             gateway.refresh(&m.spec.id).await;
         }
         // A crash loop ends when the window holds fewer exits again.
