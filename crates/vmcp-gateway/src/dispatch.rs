@@ -128,9 +128,6 @@ pub async fn request(gw: &Arc<Gateway>, session: &Arc<Session>, msg: Message) ->
         Ok(()) => handle(gw, session, &msg).await,
         Err(e) => Err(e),
     };
-    if let Err(e) = &outcome {
-        crate::policy::audit_refusal(&session.caller, msg.method(), e);
-    }
     match outcome {
         Ok(Reply::Result(result)) => message::response(id, &result),
         Ok(Reply::BackendError(error)) => message::error_response(Some(id), &error),

@@ -1,8 +1,9 @@
 //! The one place that decides what a caller may see and use.
 //!
-//! Every listing filters through [`Policy::visible`] and every routed request passes
-//! [`Policy::check`] before it reaches a backend; nothing in the gateway reaches a server
-//! around it.
+//! Every listing filters through [`Policy::visible`] (a whole listing through one
+//! [`Policy::view`]) and every routed request passes [`Policy::check`] before it reaches a
+//! backend; nothing in the gateway reaches a server around it. A refusal is a typed
+//! [`Refusal`], whose only way to become the client's error also writes the audit entry.
 //!
 //! - The local stdio user without `--persona` has [`Access::Full`]; so has a caller of a network
 //!   front that runs without authentication, which is only allowed on loopback (see
@@ -18,7 +19,7 @@ use std::sync::{Arc, RwLock};
 
 use vmcp_persona::audit::{AuditEvent, AuditLog, AuditWriter, Decision};
 use vmcp_persona::oauth::Verified;
-use vmcp_persona::{Authenticated, Denied, Personas};
+use vmcp_persona::{Authenticated, Denied, Persona, Personas};
 use vmcp_protocol::{ErrorCode, RpcError};
 
 /// What kind of thing a request touches: the persona rules' own kinds.
@@ -227,6 +228,18 @@ impl PersonaBook {
         subject: Subject<'_>,
         now: impl FnOnce() -> u64,
     ) -> Result<(), Denied> {
+        self.with_persona(access, now, |p| p.check(subject.server, subject.kind, subject.name))?
+    }
+
+    /// `f` of the caller's persona as the current snapshot has it, unless the credential has
+    /// expired by the clock `now` (read only if it expires), the persona is gone, or its API
+    /// key was revoked: then the caller reaches nothing.
+    fn with_persona<R>(
+        &self,
+        access: &PersonaAccess,
+        now: impl FnOnce() -> u64,
+        f: impl FnOnce(&Arc<Persona>) -> R,
+    ) -> Result<R, Denied> {
         if let Some(exp) = &access.expires {
             // A JWT's expiry is by its issuer's clock; an API key's is by ours: no skew.
             let skew = match access.credential {
@@ -244,7 +257,7 @@ impl PersonaBook {
         {
             return Err(Denied::ServerNotAllowed);
         }
-        p.check(subject.server, subject.kind, subject.name)
+        Ok(f(p))
     }
 }
 
@@ -264,7 +277,7 @@ impl Policy {
         Self::visible(caller, Subject { server, kind: Kind::Server, name: "" })
     }
 
-    /// May the caller see this item in a listing?
+    /// May the caller see this item in a listing? (For many items, take one [`Policy::view`].)
     #[inline]
     pub fn visible(caller: &Caller, subject: Subject<'_>) -> bool {
         match &caller.access {
@@ -273,67 +286,123 @@ impl Policy {
         }
     }
 
-    /// May the caller use this item? A refusal is the error to send (3002 / 3003); its `data`
-    /// names what was refused, which the dispatcher writes to the audit log.
+    /// What the caller may see as of now, for filtering a whole listing: the persona's rules
+    /// are looked up and its credential's expiry read once, not once per item.
+    pub fn view(caller: &Caller) -> View {
+        match &caller.access {
+            Access::Full => View::Full,
+            Access::Persona(p) => {
+                p.book.with_persona(p, now_secs, Arc::clone).map_or(View::Nothing, View::Persona)
+            }
+        }
+    }
+
+    /// May the caller use this item? A refusal says what was refused and why; the request
+    /// answers with [`Refusal::audited`].
     #[inline]
-    pub fn check(caller: &Caller, subject: Subject<'_>) -> Result<(), RpcError> {
+    pub fn check<'a>(caller: &'a Caller, subject: Subject<'a>) -> Result<(), Refusal<'a>> {
         let Access::Persona(p) = &caller.access else { return Ok(()) };
-        p.book.check(p, subject).map_err(|denied| refusal(&p.name, subject, denied))
+        p.book.check(p, subject).map_err(|denied| Refusal { caller, persona: p, subject, denied })
+    }
+}
+
+/// One look at what a caller may see (see [`Policy::view`]). Taken after the awaits of the
+/// listing it filters, so that a persona change or an expiry during them applies.
+#[derive(Debug)]
+pub enum View {
+    Full,
+    /// The persona's rules as of the snapshot the view was taken from.
+    Persona(Arc<Persona>),
+    /// An expired credential, a revoked key or a persona that no longer exists.
+    Nothing,
+}
+
+impl View {
+    #[inline]
+    pub fn visible(&self, subject: Subject<'_>) -> bool {
+        match self {
+            View::Full => true,
+            View::Persona(p) => p.check(subject.server, subject.kind, subject.name).is_ok(),
+            View::Nothing => false,
+        }
+    }
+}
+
+/// A request the policy refused: who, what and why. [`Refusal::audited`] is the only way to
+/// turn it into the client's error, and it writes the audit entry: no refusal goes back
+/// unrecorded, and no error is parsed back to find out what was refused.
+#[derive(Debug)]
+#[must_use]
+pub struct Refusal<'a> {
+    caller: &'a Caller,
+    persona: &'a PersonaAccess,
+    subject: Subject<'a>,
+    denied: Denied,
+}
+
+impl Refusal<'_> {
+    /// The JSON-RPC error code it answers with: 3002 (server not allowed) or 3003.
+    pub fn code(&self) -> i32 {
+        self.error_code().code()
+    }
+
+    fn error_code(&self) -> ErrorCode {
+        match self.denied {
+            Denied::ServerNotAllowed => ErrorCode::ServerNotAllowed,
+            Denied::NotPermitted => ErrorCode::InsufficientPermissions,
+        }
+    }
+
+    /// Record the refusal of `method` in the audit log (never its params: only method, server
+    /// and item name), and return the error to send (3002 / 3003, `data` naming what was
+    /// refused).
+    pub fn audited(self, method: &str) -> RpcError {
+        self.record(method);
+        self.to_rpc()
+    }
+
+    fn record(&self, method: &str) {
+        let Some(log) = self.persona.book.audit() else { return };
+        let event = AuditEvent::Denied {
+            caller: &self.caller.describe(),
+            persona: &self.persona.name,
+            method,
+            server: self.subject.server,
+            name: self.subject.name,
+            decision: Decision::Deny,
+            reason: self.denied.into(),
+        };
+        if let Err(e) = log.record(&event) {
+            tracing::warn!("cannot write the audit log: {e}");
+        }
+    }
+
+    fn to_rpc(&self) -> RpcError {
+        let (persona, subject) = (&*self.persona.name, self.subject);
+        let message = match self.denied {
+            Denied::ServerNotAllowed => {
+                format!("server `{}` is not allowed for persona `{persona}`", subject.server)
+            }
+            Denied::NotPermitted => {
+                format!(
+                    "{} `{}` is not permitted for persona `{persona}`",
+                    subject.kind.as_str(),
+                    subject.name
+                )
+            }
+        };
+        RpcError::new(self.error_code(), message).with_data(serde_json::json!({
+            "persona": persona,
+            "server": subject.server,
+            "kind": subject.kind.as_str(),
+            "name": subject.name,
+        }))
     }
 }
 
 /// Now, in seconds since the epoch, by the workspace's one clock (`vmcp_config::civil`).
 fn now_secs() -> u64 {
     u64::try_from(vmcp_config::civil::Instant::now().secs).unwrap_or(0)
-}
-
-fn refusal(persona: &str, subject: Subject<'_>, denied: Denied) -> RpcError {
-    let (code, message) = match denied {
-        Denied::ServerNotAllowed => (
-            ErrorCode::ServerNotAllowed,
-            format!("server `{}` is not allowed for persona `{persona}`", subject.server),
-        ),
-        Denied::NotPermitted => (
-            ErrorCode::InsufficientPermissions,
-            format!("{} `{}` is not permitted for persona `{persona}`", subject.kind.as_str(), subject.name),
-        ),
-    };
-    RpcError::new(code, message).with_data(serde_json::json!({
-        "persona": persona,
-        "server": subject.server,
-        "kind": subject.kind.as_str(),
-        "name": subject.name,
-    }))
-}
-
-/// Record a refused request in the audit log (if the caller acts as a persona and the error is
-/// a policy refusal). Never records params: only method, server and item name.
-pub fn audit_refusal(caller: &Caller, method: &str, error: &RpcError) {
-    let Access::Persona(p) = &caller.access else { return };
-    let Some(log) = p.book.audit() else { return };
-    let reason = match error.code {
-        c if c == ErrorCode::ServerNotAllowed as i32 => Denied::ServerNotAllowed,
-        c if c == ErrorCode::InsufficientPermissions as i32 => Denied::NotPermitted,
-        _ => return,
-    };
-    let data: Option<serde_json::Value> =
-        error.data.as_ref().and_then(|d| serde_json::from_str(d.get()).ok());
-    let field =
-        |k: &str| data.as_ref().and_then(|d| d.get(k)).and_then(|v| v.as_str()).unwrap_or("").to_owned();
-    let (server, name) = (field("server"), field("name"));
-    let caller_text = caller.describe();
-    let event = AuditEvent::Denied {
-        caller: &caller_text,
-        persona: &p.name,
-        method,
-        server: &server,
-        name: &name,
-        decision: Decision::Deny,
-        reason: reason.into(),
-    };
-    if let Err(e) = log.record(&event) {
-        tracing::warn!("cannot write the audit log: {e}");
-    }
 }
 
 #[cfg(test)]

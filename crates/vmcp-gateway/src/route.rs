@@ -281,7 +281,8 @@ pub(crate) fn resolve<'a>(
         _ => return Err(RpcError::new(ErrorCode::MethodNotFound, format!("method not found: {method}"))),
     };
     let mounted = mounts.servers[server].clone();
-    Policy::check(&session.caller, Subject { server: &mounted.spec.id, kind, name: &name })?;
+    Policy::check(&session.caller, Subject { server: &mounted.spec.id, kind, name: &name })
+        .map_err(|refused| refused.audited(method))?;
     let params = match rename {
         Some((path, original)) => Cow::Owned(
             splice::edit_path(p, path, Op::Replace(&splice::quote(&original)))

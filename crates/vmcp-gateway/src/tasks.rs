@@ -124,7 +124,8 @@ pub async fn handle(
     let task = TaskRef::parse(&task_id).ok_or_else(unknown)?;
     let mounts = gw.mounts();
     let m = mounts.servers.iter().find(|m| m.spec.id == task.server).ok_or_else(unknown)?.clone();
-    Policy::check(&session.caller, Subject { server: &m.spec.id, kind: Kind::Server, name: "" })?;
+    Policy::check(&session.caller, Subject { server: &m.spec.id, kind: Kind::Server, name: "" })
+        .map_err(|refused| refused.audited(method))?;
     if task.replica >= m.replicas.len() {
         return Err(unknown());
     }
