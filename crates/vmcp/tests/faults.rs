@@ -146,7 +146,7 @@ fn no_child_outlives_the_gateway_even_after_sigkill() {
     assert!(all.iter().any(|p| comm(p).trim() == "sleep"), "the wrapper's grandchild runs: {all:?}");
     // Leave a request hanging, then kill the gateway without warning.
     gw.send(&json!({ "jsonrpc": "2.0", "id": 99, "method": "tools/call", "params": { "name": "c__echo", "arguments": {} } }));
-    unsafe { libc_kill(gw.pid() as i32, 9) };
+    signal(gw.pid(), libc::SIGKILL);
     let _ = gw.child.wait();
     eventually("every child and grandchild is gone", || all.iter().all(|p| !alive(*p)));
 }
@@ -162,9 +162,4 @@ fn closing_stdin_stops_the_gateway_and_its_children_in_order() {
     let status = gw.wait_exit().expect("gateway exits after stdin closes");
     assert!(status.success(), "{status:?}");
     assert!(!alive(pid));
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }

@@ -2,6 +2,8 @@
 //! local git repository, an HTTP index and an official-registry API fixture on 127.0.0.1;
 //! bad input; and an install killed mid-download.
 
+mod support;
+
 #[path = "../../vmcp-repository/tests/support/mod.rs"]
 mod repo_fixture;
 
@@ -10,12 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use repo_fixture::*;
 use serde_json::{Value, json};
+use support::{VMCP, eventually_within, succeeded};
 
-const VMCP: &str = env!("CARGO_BIN_EXE_vmcp");
+/// How long to wait for a download or npm to get somewhere (not a timing goal).
+const SLOW_WAIT: Duration = Duration::from_secs(30);
 
 /// A temporary home plus a package source directory and a download server.
 struct World {
@@ -59,15 +63,10 @@ impl World {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(VMCP);
-        cmd.args(args)
-            .env("VMCP_HOME", self.home())
-            .env("VMCP_ALLOW_INSECURE_LOCALHOST", "1")
-            .env("npm_config_registry", format!("{}/npm/", self.server.base))
+        let mut cmd = support::repository_cli(VMCP, &self.home(), args);
+        cmd.env("npm_config_registry", format!("{}/npm/", self.server.base))
             .env("npm_config_cache", self.tmp.path().join("npm-cache"))
-            .env("npm_config_update_notifier", "false")
-            .env_remove("VMCP_LOG")
-            .stdin(Stdio::null());
+            .env("npm_config_update_notifier", "false");
         cmd
     }
 
@@ -77,10 +76,7 @@ impl World {
 
     /// Run and expect success; returns stdout.
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.vmcp(args);
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "vmcp {args:?} failed ({}):\n{stderr}\n{stdout}", out.status);
-        stdout.into_owned()
+        succeeded(args, self.vmcp(args))
     }
 
     /// Run and expect exit `code`; returns the error: stderr from its `vmcp: ` line on (progress
@@ -120,14 +116,12 @@ impl World {
     /// Start the registered server's command and return what it prints.
     fn run_server(&self, id: &str) -> String {
         let e = self.entry(id).expect("server entry");
-        let cmd = e["command"].as_str().unwrap();
-        let args: Vec<&str> =
-            e["args"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap()).collect()).unwrap_or_default();
         // The program, or the script an interpreter (node) runs, is the installed one.
-        let installed = |p: &str| Path::new(p).starts_with(self.home().join("installed/servers"));
-        assert!(installed(cmd) || args.first().is_some_and(|a| installed(a)), "{cmd} {args:?}");
-        let out = Command::new(cmd).args(args).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        let installed = |p: &Value| {
+            p.as_str().is_some_and(|p| Path::new(p).starts_with(self.home().join("installed/servers")))
+        };
+        assert!(installed(&e["command"]) || installed(&e["args"][0]), "{e}");
+        support::run_entry(&e)
     }
 
     fn state(&self) -> (String, String) {
@@ -347,20 +341,15 @@ fn a_missing_required_secret_fails_before_installing() {
 
 /// Wait for a partial download under the staging directory.
 fn wait_for_partial_download(home: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
     let staging = home.join("installed/servers/.staging");
-    while Instant::now() < deadline {
+    eventually_within("a partial download", SLOW_WAIT, || {
         let partial = std::fs::read_dir(&staging)
             .ok()
             .and_then(|mut d| d.next())
             .and_then(|e| e.ok())
             .map(|e| e.path().join("bin/slow.part"));
-        if partial.and_then(|p| std::fs::metadata(p).ok()).is_some_and(|m| m.len() > 4096) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("no partial download appeared");
+        partial.and_then(|p| std::fs::metadata(p).ok()).is_some_and(|m| m.len() > 4096)
+    });
 }
 
 /// Run `args` against a slow download and `kill -9` it once part of the file has arrived.
@@ -563,15 +552,6 @@ fn processes_mentioning(needle: &str, except: u32) -> Vec<String> {
         .collect()
 }
 
-/// Poll `f` until it holds, for at most 30 s.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// `kill -9` of vmcp in the middle of `npm install`: npm dies with it, nothing changed, and
 /// the same command then succeeds.
 #[test]
@@ -588,11 +568,11 @@ fn an_install_killed_during_npm_install_takes_npm_with_it_and_a_rerun_succeeds()
         .spawn()
         .unwrap();
     let tarball = "/npm/weather-mcp/-/weather-mcp-1.0.0.tgz";
-    eventually("npm downloading the tarball", || w.server.requests(tarball) > 0);
+    eventually_within("npm downloading the tarball", SLOW_WAIT, || w.server.requests(tarball) > 0);
     assert!(!processes_mentioning(&npm_cache, vmcp.id()).is_empty(), "npm is not running");
     vmcp.kill().unwrap();
     vmcp.wait().unwrap();
-    eventually("npm to die with vmcp", || processes_mentioning(&npm_cache, 0).is_empty());
+    eventually_within("npm to die with vmcp", SLOW_WAIT, || processes_mentioning(&npm_cache, 0).is_empty());
     w.hold.store(false, Ordering::SeqCst);
 
     assert_eq!(w.state(), before, "a killed install changed servers.json or lock.json");

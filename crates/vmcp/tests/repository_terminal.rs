@@ -1,18 +1,20 @@
 //! `vmcp install` at a terminal (a pseudo-terminal driven by `support/pty_run.py`): a secret is
 //! asked without echo, and downloads show a progress bar; without a terminal, plain lines.
 
+mod support;
+
 #[path = "../../vmcp-repository/tests/support/mod.rs"]
 mod repo_fixture;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use repo_fixture::*;
+use support::VMCP;
 
-const VMCP: &str = env!("CARGO_BIN_EXE_vmcp");
 const PTY_RUN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_run.py");
 
 /// A home with a local repository holding `name`, a binary package of `size` bytes served by a
@@ -52,13 +54,8 @@ impl Setup {
     }
 
     fn command(&self, program: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .env("VMCP_HOME", self.home())
-            .env("VMCP_ALLOW_INSECURE_LOCALHOST", "1")
-            .env_remove("VMCP_LOG")
-            .env_remove("VMCP_TEST_TOKEN")
-            .stdin(Stdio::null());
+        let mut cmd = support::repository_cli(program, &self.home(), args);
+        cmd.env_remove("VMCP_TEST_TOKEN");
         cmd
     }
 

@@ -85,15 +85,6 @@ fn load(
     out
 }
 
-fn kill(pid: u64) {
-    unsafe { libc_kill(pid as i32, 9) };
-}
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
 /// Wait until `pool`'s replica 0 is ready in a process not `killed`: its pid.
 fn replica_0_back(gw: &mut Gateway, killed: &[u64]) -> u64 {
     let h = wait_health(gw, "pool", "replica 0 is back", |h| {
@@ -120,7 +111,7 @@ fn killed_replicas_fail_only_their_in_flight_requests_and_return_to_rotation() {
                 gw.send(&request(next_id + sent, "pool__work", json!({ "ms": 20 })));
                 sent += 1;
                 if sent == window {
-                    kill(pid);
+                    signal(pid as u32, libc::SIGKILL);
                     killed.push(pid);
                 }
             }
@@ -285,7 +276,7 @@ fn failover_retries_an_allowed_tool_call_on_another_replica_and_lists_fail_open(
     gw.send(&request(500_001, "fo__work", json!({ "ms": 3000 })));
     gw.send(&request(500_002, "fo__work", json!({ "ms": 3000 })));
     eventually_in_flight(&mut gw, "fo", 2);
-    kill(victim);
+    signal(victim as u32, libc::SIGKILL);
     for id in [500_001, 500_002] {
         let r = gw.response(&json!(id));
         assert!(r.get("result").is_some(), "retry-safe call survived the kill: {r}");

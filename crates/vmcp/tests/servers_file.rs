@@ -14,7 +14,7 @@ use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use support::{FIXTURE, Gateway, VMCP};
+use support::{FIXTURE, Gateway, VMCP, succeeded};
 
 const CONFIG: &str = "[gateway]\nservers_file = \"elsewhere/servers.json\"\n";
 
@@ -48,13 +48,7 @@ impl World {
     }
 
     fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(VMCP);
-        cmd.args(args)
-            .env("VMCP_HOME", self.path())
-            .env("VMCP_ALLOW_INSECURE_LOCALHOST", "1")
-            .env_remove("VMCP_LOG")
-            .stdin(std::process::Stdio::null());
-        cmd
+        support::repository_cli(VMCP, self.path(), args)
     }
 
     fn vmcp(&self, args: &[&str]) -> Output {
@@ -97,12 +91,6 @@ impl World {
     }
 }
 
-fn succeeded(args: &[&str], out: Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "vmcp {args:?} failed ({}):\n{stderr}", out.status);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Server `id`'s entry in the registry `file` (`None` if absent; the file must exist).
 fn entry_in(file: &Path, id: &str) -> Option<Value> {
     let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
@@ -112,9 +100,7 @@ fn entry_in(file: &Path, id: &str) -> Option<Value> {
 
 /// Run the command server `id` has in the registry `file` and return what it prints.
 fn run_server_in(file: &Path, id: &str) -> String {
-    let e = entry_in(file, id).expect("server entry");
-    let out = std::process::Command::new(e["command"].as_str().unwrap()).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    support::run_entry(&entry_in(file, id).expect("server entry"))
 }
 
 #[test]

@@ -3,9 +3,10 @@
 //! by name).
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,38 @@ pub const FIXTURE: &str = env!("CARGO_BIN_EXE_vmcp-fixture");
 
 /// How long a test waits for a message it expects before failing (not a timing goal).
 pub const WAIT: Duration = Duration::from_secs(20);
+
+/// `program ARGS` as the CLI tests run `vmcp` (or a wrapper that runs it) on the home `home`:
+/// stdin closed, and `VMCP_LOG` unset so that stderr holds only what the command says.
+pub fn cli(program: &str, home: &Path, args: &[impl AsRef<OsStr>]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args).env("VMCP_HOME", home).env_remove("VMCP_LOG").stdin(Stdio::null());
+    cmd
+}
+
+/// [`cli`] for the repository tests: plain-HTTP downloads from 127.0.0.1 allowed, where their
+/// package fixtures serve.
+pub fn repository_cli(program: &str, home: &Path, args: &[&str]) -> Command {
+    let mut cmd = cli(program, home, args);
+    cmd.env("VMCP_ALLOW_INSECURE_LOCALHOST", "1");
+    cmd
+}
+
+/// The stdout of `vmcp ARGS`, which must have succeeded.
+pub fn succeeded(args: &[&str], out: Output) -> String {
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "vmcp {args:?} failed ({}):\n{stderr}\n{stdout}", out.status);
+    stdout.into_owned()
+}
+
+/// Run the command (and arguments) of a servers.json entry; what it prints, trimmed.
+pub fn run_entry(entry: &Value) -> String {
+    let command = entry["command"].as_str().unwrap_or_else(|| panic!("no command in {entry}"));
+    let args: Vec<&str> =
+        entry["args"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap()).collect()).unwrap_or_default();
+    let out = Command::new(command).args(args).output().unwrap_or_else(|e| panic!("{command}: {e}"));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
 
 /// A `ureq` agent that hands back 4xx and 5xx answers instead of failing on them.
 pub fn agent() -> ureq::Agent {
@@ -99,28 +132,15 @@ impl Home {
         Gateway::spawn(self.path(), &["start"])
     }
 
-    pub fn vmcp(&self, args: &[&str]) -> std::process::Output {
-        Command::new(VMCP)
-            .args(args)
-            .env("VMCP_HOME", self.path())
-            .env_remove("VMCP_LOG")
-            .output()
-            .expect("run vmcp")
+    pub fn vmcp(&self, args: &[&str]) -> Output {
+        cli(VMCP, self.path(), args).output().expect("run vmcp")
     }
 
     /// Run `n` `vmcp` processes on this home at once, the i-th with `args(i)` (stdout
     /// discarded), and check that every one succeeds: for tests of concurrent changes.
     pub fn vmcp_concurrently(&self, n: usize, args: impl Fn(usize) -> Vec<String>) {
         let children: Vec<Child> = (0..n)
-            .map(|i| {
-                Command::new(VMCP)
-                    .args(args(i))
-                    .env("VMCP_HOME", self.path())
-                    .env_remove("VMCP_LOG")
-                    .stdout(Stdio::null())
-                    .spawn()
-                    .expect("run vmcp")
-            })
+            .map(|i| cli(VMCP, self.path(), &args(i)).stdout(Stdio::null()).spawn().expect("run vmcp"))
             .collect();
         for mut c in children {
             assert!(c.wait().expect("wait for vmcp").success());
@@ -364,7 +384,12 @@ pub fn descendants(pid: u32) -> Vec<u32> {
 
 /// Poll until `cond` holds or `WAIT` passes.
 pub fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
+    eventually_within(what, WAIT, cond);
+}
+
+/// Poll until `cond` holds or `limit` passes.
+pub fn eventually_within(what: &str, limit: Duration, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if cond() {
             return;
