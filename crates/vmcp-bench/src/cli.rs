@@ -29,11 +29,7 @@ pub enum Command {
     /// overhead as a markdown table.
     Compare {
         #[command(flatten)]
-        load: Load,
-        #[command(flatten)]
-        vmcp: VmcpArgs,
-        #[command(flatten)]
-        sides: Sides,
+        how: Comparing,
         /// The backend command and its arguments; vMCP mounts this same command.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -43,11 +39,7 @@ pub enum Command {
     /// keep-alive connection) per unit of concurrency.
     HttpCompare {
         #[command(flatten)]
-        load: Load,
-        #[command(flatten)]
-        vmcp: VmcpArgs,
-        #[command(flatten)]
-        sides: Sides,
+        how: Comparing,
     },
     /// Open many legacy sessions on vMCP's HTTP front at once (its `max_sessions` set to that
     /// number), call through all of them concurrently, then try one session more.
@@ -117,9 +109,14 @@ pub struct VmcpArgs {
     pub vmcp: Option<PathBuf>,
 }
 
-/// How a comparison alternates its two sides and names its table row.
+/// What `compare` and `http-compare` share: the workload, the vmcp binary, how the two sides
+/// alternate and the table row's name.
 #[derive(Debug, Clone, Args)]
-pub struct Sides {
+pub struct Comparing {
+    #[command(flatten)]
+    pub load: Load,
+    #[command(flatten)]
+    pub vmcp: VmcpArgs,
     /// Measured requests are split into this many slices per side, run alternately (direct,
     /// vMCP, vMCP, direct, ...) so that a change in machine load hits both sides alike.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]

@@ -94,7 +94,7 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
             let summary = single(&work, &command, servers).await?;
             Ok(report::single(work.label(), &command.join(" "), &summary))
         }
-        Command::Compare { load, vmcp, sides: cli::Sides { rounds, label }, command } => {
+        Command::Compare { how: cli::Comparing { load, vmcp, rounds, label }, command } => {
             let work = Workload::from_load(&load)?;
             let (vmcp, home) = vmcp_and_home(vmcp, servers)?;
             let setup = compare::Setup { vmcp: &vmcp, home: &home, command: &command, rounds };
@@ -102,7 +102,7 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
             let label = label.as_deref().unwrap_or(work.label());
             Ok(report::comparison(label, &result.direct, &result.vmcp))
         }
-        Command::HttpCompare { load, vmcp, sides: cli::Sides { rounds, label } } => {
+        Command::HttpCompare { how: cli::Comparing { load, vmcp, rounds, label } } => {
             let work = Workload::from_load(&load)?;
             let (vmcp, home) = vmcp_and_home(vmcp, servers)?;
             let setup = network::Setup { vmcp: &vmcp, home: &home, startup_timeout: work.startup_timeout };
