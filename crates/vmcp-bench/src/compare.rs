@@ -47,12 +47,9 @@ pub async fn run(work: &Workload, setup: &Setup<'_>, servers: &mut Servers) -> a
         env: Vec::new(),
         show_stderr: work.show_stderr,
     })?;
-    let through = servers.spawn(&Spawn {
-        label: "vMCP".into(),
-        command: vec![setup.vmcp.display().to_string(), "start".into()],
-        env: vec![("VMCP_HOME".into(), setup.home.display().to_string())],
-        show_stderr: work.show_stderr,
-    })?;
+    let (command, env) = vmcp_start(setup.vmcp, setup.home, &[]);
+    let through =
+        servers.spawn(&Spawn { label: "vMCP".into(), command, env, show_stderr: work.show_stderr })?;
     for i in [direct, through] {
         let server = servers.get(i);
         let version = server.handshake(work.startup_timeout).await?;
@@ -100,6 +97,13 @@ pub fn vmcp_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         .into());
     }
     Ok(path)
+}
+
+/// `vmcp start ARGS` on the run's throwaway home: its command line and environment.
+pub fn vmcp_start(vmcp: &Path, home: &Path, args: &[&str]) -> (Vec<String>, Vec<(String, String)>) {
+    let argv =
+        [vmcp.display().to_string(), "start".into()].into_iter().chain(args.iter().map(|a| a.to_string()));
+    (argv.collect(), vec![("VMCP_HOME".into(), home.display().to_string())])
 }
 
 /// A command given as a path is made absolute: vMCP runs it from its own working directory.

@@ -15,7 +15,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::compare::{Comparison, CpuPerRequest};
+use crate::compare::{Comparison, CpuPerRequest, vmcp_start};
 use crate::envelope::Kind;
 use crate::http_load::{self, HttpError, Session};
 use crate::procs::{self, Proc, Stream};
@@ -39,14 +39,7 @@ pub async fn start_backend(tools: usize, timeout: Duration) -> anyhow::Result<(P
 
 /// `vmcp start --http 127.0.0.1:0 --no-stdio` on `home`; returns it and its MCP URL.
 async fn start_gateway(setup: &Setup<'_>) -> anyhow::Result<(Proc, String)> {
-    let argv = [
-        setup.vmcp.display().to_string(),
-        "start".into(),
-        "--http".into(),
-        "127.0.0.1:0".into(),
-        "--no-stdio".into(),
-    ];
-    let env = [("VMCP_HOME".to_owned(), setup.home.display().to_string())];
+    let (argv, env) = vmcp_start(setup.vmcp, setup.home, &["--http", "127.0.0.1:0", "--no-stdio"]);
     Proc::start("vMCP", &argv, &env, Stream::Stderr, "Streamable HTTP front on", setup.startup_timeout).await
 }
 
@@ -286,17 +279,9 @@ pub async fn idle_memory(
     let (program, args) = fixture.split_first().context("no fixture command given")?;
     let stdio = json!({ "id": "fixture", "command": program, "args": args, "prefix": "" });
     write_home(setup.home, json!([stdio, http_server("http", &backend_url)]), None)?;
-    let index = servers.spawn(&Spawn {
-        label: "vMCP".into(),
-        command: vec![
-            setup.vmcp.display().to_string(),
-            "start".into(),
-            "--http".into(),
-            "127.0.0.1:0".into(),
-        ],
-        env: vec![("VMCP_HOME".into(), setup.home.display().to_string())],
-        show_stderr: work.show_stderr,
-    })?;
+    let (command, env) = vmcp_start(setup.vmcp, setup.home, &["--http", "127.0.0.1:0"]);
+    let index =
+        servers.spawn(&Spawn { label: "vMCP".into(), command, env, show_stderr: work.show_stderr })?;
     let gw = servers.get(index);
     gw.handshake(setup.startup_timeout).await?;
     // Both backends must be mounted: `tools/list` names the tool of each (the fixture's `echo`
