@@ -148,6 +148,15 @@ impl Home {
     }
 }
 
+/// `vmcp ARGS` as a gateway under test: on `home`, logging at debug level to a new file
+/// `stderr_path`.
+fn logged(home: &Path, args: &[&str], stderr_path: &Path) -> Command {
+    let stderr = std::fs::File::create(stderr_path).unwrap();
+    let mut cmd = Command::new(VMCP);
+    cmd.args(args).env("VMCP_HOME", home).env("VMCP_LOG", "debug").stderr(stderr);
+    cmd
+}
+
 /// A running `vmcp start`, spoken to over its stdio.
 pub struct Gateway {
     pub child: Child,
@@ -162,14 +171,8 @@ pub struct Gateway {
 impl Gateway {
     pub fn spawn(home: &Path, args: &[&str]) -> Self {
         let stderr_path = home.join("gateway.stderr");
-        let stderr = std::fs::File::create(&stderr_path).unwrap();
-        let mut cmd = Command::new(VMCP);
-        cmd.args(args)
-            .env("VMCP_HOME", home)
-            .env("VMCP_LOG", "debug")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr);
+        let mut cmd = logged(home, args, &stderr_path);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut g = Self::from_command(cmd);
         g.stderr_path = stderr_path;
         g
@@ -412,16 +415,10 @@ impl Server {
     /// until each requested front logs its address.
     pub fn start(home: &Path, fronts: &[&str]) -> Self {
         let stderr_path = home.join(format!("server-{}.stderr", std::process::id() ^ rand_u32()));
-        let stderr = std::fs::File::create(&stderr_path).unwrap();
-        let child = Command::new(VMCP)
-            .arg("start")
-            .arg("--no-stdio")
-            .args(fronts)
-            .env("VMCP_HOME", home)
-            .env("VMCP_LOG", "debug")
+        let args: Vec<&str> = ["start", "--no-stdio"].iter().chain(fronts).copied().collect();
+        let child = logged(home, &args, &stderr_path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(stderr)
             .spawn()
             .expect("spawn vmcp");
         let mut s = Server { child, stderr_path, http: None, ws: None };
