@@ -178,11 +178,12 @@ pub async fn answer(
             .collect(),
     };
     // A server the caller may not use is never asked (nor is a cursor naming one followed).
+    let view = Policy::view(&session.caller);
     let wanted: Vec<(usize, Option<String>)> = wanted
         .into_iter()
         .filter(|(i, _)| {
             let server = &mounts.servers[*i].spec.id;
-            Policy::visible(&session.caller, Subject { server, kind: Kind::Server, name: "" })
+            view.visible(Subject { server, kind: Kind::Server, name: "" })
         })
         .collect();
     let pages = join_all(
@@ -197,6 +198,9 @@ pub async fn answer(
     out.push_str(":[");
     let mut first = true;
     let mut next = BTreeMap::new();
+    // The items are decided as of their answers: a persona change or an expiry while the
+    // backends answered applies. One look at the rules for all of them.
+    let view = Policy::view(&session.caller);
     for ((i, _), page) in wanted.iter().zip(pages) {
         let Some(page) = page else { continue };
         let m = &mounts.servers[*i];
@@ -205,10 +209,7 @@ pub async fn answer(
         let ListPage { items, next_cursor } = ListPage::read(page.text(), list.key());
         for item in items.iter().map(|i| i.get()) {
             let Some(id) = splice::get(item, list.id_key()).and_then(splice::as_str) else { continue };
-            if !Policy::visible(
-                &session.caller,
-                Subject { server: &m.spec.id, kind: list.policy_kind(), name: &id },
-            ) {
+            if !view.visible(Subject { server: &m.spec.id, kind: list.policy_kind(), name: &id }) {
                 continue;
             }
             let exposed = match list {
