@@ -258,6 +258,14 @@ fn error_code(resp: &Value) -> Option<i64> {
     resp.get("error").and_then(|e| e.get("code")).and_then(Value::as_i64)
 }
 
+/// The audit log once `cond` holds of it. A running gateway writes it from its own thread, so
+/// a line shows up shortly after the answer it records.
+fn audit_when(home: &Home, what: &str, cond: impl Fn(&str) -> bool) -> String {
+    let read = || std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap_or_default();
+    eventually(what, || cond(&read()));
+    read()
+}
+
 /// Every route by which something of `server2` could be reached, and the code it must get.
 /// New routes join here.
 fn forbidden_routes() -> Vec<(&'static str, &'static str, Value)> {
@@ -426,8 +434,7 @@ fn bad_credentials_get_401_and_no_secret_is_logged() {
     );
 
     let log = server.stderr();
-    let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
-    assert!(audit.contains("auth_failed"), "{audit}");
+    let audit = audit_when(&home, "the failed authentications are audited", |a| a.contains("auth_failed"));
     let persona_file =
         std::fs::read_to_string(home.path().join("config/personas/persona-limited.json")).unwrap();
     for secret in [&revoked, &good, &wrong] {
@@ -530,9 +537,8 @@ fn a_session_answers_only_the_caller_that_opened_it() {
     let r = sse.call("tools/call", json!({ "name": "echo", "arguments": { "text": "x" } }));
     assert_eq!(error_code(&r), Some(3002), "{r}");
 
-    let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
-    let mismatches = audit.lines().filter(|l| l.contains("session_mismatch")).count();
-    assert!(mismatches >= 7, "every refused attempt is audited ({mismatches}): {audit}");
+    let mismatches = |a: &str| a.lines().filter(|l| l.contains("session_mismatch")).count();
+    let audit = audit_when(&home, "every refused attempt is audited", |a| mismatches(a) >= 7);
     for key in [&mine, &second_mine, &theirs] {
         assert!(!audit.contains(key.as_str()) && !server.stderr().contains(key.as_str()), "a key was logged");
     }
@@ -592,13 +598,9 @@ fn an_mrtr_retry_passes_the_policy_again() {
         }
     };
     assert_eq!(error_code(&r), Some(3003), "a retry of a tool denied since the first round: {r}");
-    let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
-    assert!(
-        audit
-            .lines()
-            .any(|l| l.contains("\"reason\":\"not_permitted\"") && l.contains("\"name\":\"sample\"")),
-        "{audit}"
-    );
+    audit_when(&home, "the refused retry is audited", |a| {
+        a.lines().any(|l| l.contains("\"reason\":\"not_permitted\"") && l.contains("\"name\":\"sample\""))
+    });
 }
 
 /// A URI that two servers serve goes to the first one the caller may use: before, it went to
@@ -794,12 +796,12 @@ fn an_expiring_api_key_works_until_its_expiry_and_gets_401_after() {
         post(&url, &[("Authorization", &lasting_auth), ("Mcp-Session-Id", &sid)], &call).status == 401
     });
 
-    let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
-    let expired_lines = audit
-        .lines()
-        .filter(|l| l.contains("\"auth_failed\"") && l.contains("\"reason\":\"expired_key\""))
-        .count();
-    assert!(expired_lines >= 2, "both expired keys are audited as expired_key: {audit}");
+    let expired_lines = |a: &str| {
+        a.lines()
+            .filter(|l| l.contains("\"auth_failed\"") && l.contains("\"reason\":\"expired_key\""))
+            .count()
+    };
+    let audit = audit_when(&home, "both expired keys are audited as expired_key", |a| expired_lines(a) >= 2);
     let log = server.stderr();
     for k in [&lasting, &expired, &forever] {
         let key = k["key"].as_str().unwrap();
