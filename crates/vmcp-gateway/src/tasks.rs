@@ -187,6 +187,7 @@ const RELATED_TASK: &str = "io.modelcontextprotocol/related-task";
 /// not relayed; vMCP's merged listing is one page).
 async fn list(gw: &Gateway, session: &Arc<Session>, params: Option<&str>) -> Result<Reply, RpcError> {
     let mounts = gw.mounts();
+    let view = Policy::view(&session.caller);
     let targets: Vec<Arc<Mounted>> = mounts
         .servers
         .iter()
@@ -196,10 +197,7 @@ async fn list(gw: &Gateway, session: &Arc<Session>, params: Option<&str>) -> Res
                 && up
                     .handshake()
                     .is_some_and(|h| splice::get_path(h.capabilities.get(), &["tasks", "list"]).is_some())
-                && Policy::visible(
-                    &session.caller,
-                    Subject { server: &m.spec.id, kind: Kind::Server, name: "" },
-                )
+                && view.visible(Subject { server: &m.spec.id, kind: Kind::Server, name: "" })
         })
         .cloned()
         .collect();
