@@ -18,7 +18,7 @@ use crate::gateway::{Gateway, Mounted};
 use crate::input_bridge::{Call, Outcome};
 use crate::policy::{Kind, Policy, Subject};
 use crate::session::Session;
-use crate::upstream::{Origin, ParamHeaders, Upstream, UpstreamError};
+use crate::upstream::{Known, Origin, ParamHeaders, UpstreamError};
 
 /// A backend's answer, or vMCP's own error.
 pub enum Reply {
@@ -35,6 +35,8 @@ type Rename = (&'static [&'static str], String);
 pub(crate) struct Routed<'a> {
     pub mounted: Arc<Mounted>,
     pub params: Cow<'a, str>,
+    /// What the request names, as the backend knows it: its own tool or prompt name, or the URI.
+    pub name: String,
 }
 
 pub async fn forward(
@@ -45,7 +47,7 @@ pub async fn forward(
     params: Option<&str>,
 ) -> Result<Reply, RpcError> {
     let routed = resolve(gw, session, method, params)?;
-    let m = routed.mounted;
+    let m = &routed.mounted;
     // A modern client's retry of a call vMCP parked for input: resume that very call.
     if let Some(resumed) = gw.parked.resume(&session.caller, &m.spec.id, &routed.params) {
         let (call, inputs) = resumed?;
@@ -64,14 +66,14 @@ pub async fn forward(
     let mut lease = m.choose(affinity, tried)?;
     loop {
         let index = lease.index;
-        match attempt(gw, session, request, method, &routed.params, &m, lease).await {
+        match attempt(gw, session, request, method, &routed, lease).await {
             Ok(reply) => return reply,
             Err(e) => {
                 let err = upstream_error(&e)
                     .with_data(serde_json::json!({ "server": m.spec.id, "replica": index }));
                 let gone = matches!(e, UpstreamError::Closed(_) | UpstreamError::Unavailable(..));
                 tried |= 1 << index.min(63);
-                if !gone || !retry_safe(&m, method, &routed.params) {
+                if !gone || !retry_safe(m, method, &routed.name) {
                     return Err(err);
                 }
                 match m.choose(affinity, tried) {
@@ -94,14 +96,19 @@ fn is_stateful(params: &str) -> bool {
 }
 
 /// Whether a request whose replica went away may be sent to another one: reads, and tool calls
-/// the backend annotates idempotent or the operator allows (`resilience.retry_tools`).
-fn retry_safe(m: &Mounted, method: &str, params: &str) -> bool {
+/// (`name`: the backend's own) the backend annotates idempotent or the operator allows
+/// (`resilience.retry_tools`).
+fn retry_safe(m: &Mounted, method: &str, name: &str) -> bool {
     match method {
         "resources/read" | "prompts/get" | "completion/complete" => true,
         "tools/call" => {
-            let Some(name) = str_at(params, &["name"]) else { return false };
-            m.resilience.retry_tools.allows(&name)
-                || m.items.lock().unwrap_or_else(|p| p.into_inner()).idempotent_tools.contains(&name)
+            m.resilience.retry_tools.allows(name)
+                || m.items
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .idempotent_tools
+                    .iter()
+                    .any(|t| t == name)
         }
         _ => false,
     }
@@ -114,11 +121,12 @@ async fn attempt(
     session: &Arc<Session>,
     request: Option<&str>,
     method: &str,
-    params: &str,
-    m: &Arc<Mounted>,
+    routed: &Routed<'_>,
     lease: crate::mounted::Lease<'_>,
 ) -> Result<Result<Reply, RpcError>, UpstreamError> {
+    let (m, params) = (&routed.mounted, &*routed.params);
     let (up, replica) = (lease.up.clone(), lease.index);
+    let backend_era = up.era();
     let id = up.next_id();
     // Progress: the backend sees vMCP's request id as the token and gives it back in its
     // notifications, which `relay` maps to this client's own token.
@@ -133,7 +141,7 @@ async fn attempt(
     let params = era::to_backend(Some(&params), &up, Some(session));
     // A modern client cannot take a legacy backend's server-to-client requests: they come back
     // to this call as input requests (`input_bridge`).
-    let bridged = session.era() == Some(Era::Modern) && up.era() == Some(Era::Legacy);
+    let bridged = session.era() == Some(Era::Modern) && backend_era == Some(Era::Legacy);
     let (inputs, asked) = if bridged {
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         (Some(tx), Some(rx))
@@ -150,8 +158,14 @@ async fn attempt(
     let started = Instant::now();
     let reply = match asked {
         None => {
-            let headers = param_headers(m, &up, method, params.as_deref());
-            up.request_with_headers(id, method, params.as_deref(), Some(origin), timeout, headers).await
+            let modern = backend_era == Some(Era::Modern);
+            let headers = if modern {
+                param_headers(m, &up.spec.transport, method, &routed.name, params.as_deref())
+            } else {
+                Vec::new()
+            };
+            let known = Known { modern, name: Some(routed.name.clone()), headers };
+            up.request_known(id, method, params.as_deref(), Some(origin), timeout, known).await
         }
         Some(asked) => {
             let call: Call = {
@@ -218,17 +232,19 @@ fn answer(method: &str, session: &Session, msg: vmcp_protocol::Message) -> Reply
 }
 
 /// SEP-2243: the `Mcp-Param-*` headers a modern HTTP backend expects on a call of its own tool
-/// (`params` as sent to it). Empty, without allocating, for everything else.
-fn param_headers(m: &Mounted, up: &Upstream, method: &str, params: Option<&str>) -> ParamHeaders {
-    if method != "tools/call"
-        || up.era() != Some(Era::Modern)
-        || !matches!(up.spec.transport, vmcp_config::Transport::StreamableHttp { .. })
-    {
+/// `name` (`params` as sent to it). Empty, without allocating, for everything else.
+fn param_headers(
+    m: &Mounted,
+    transport: &vmcp_config::Transport,
+    method: &str,
+    name: &str,
+    params: Option<&str>,
+) -> ParamHeaders {
+    if method != "tools/call" || !matches!(transport, vmcp_config::Transport::StreamableHttp { .. }) {
         return Vec::new();
     }
     let Some(p) = params else { return Vec::new() };
-    let Some(name) = splice::get(p, "name").and_then(splice::as_str) else { return Vec::new() };
-    let spec = m.items.lock().unwrap_or_else(|p| p.into_inner()).param_headers.get(name.as_ref()).cloned();
+    let spec = m.items.lock().unwrap_or_else(|p| p.into_inner()).param_headers.get(name).cloned();
     spec.map(|s| crate::param_headers::headers_for(&s, splice::get(p, "arguments"))).unwrap_or_default()
 }
 
@@ -289,7 +305,7 @@ pub(crate) fn resolve<'a>(
         ),
         None => Cow::Borrowed(p),
     };
-    Ok(Routed { mounted, params })
+    Ok(Routed { mounted, params, name })
 }
 
 fn str_at(params: &str, path: &[&str]) -> Option<String> {
