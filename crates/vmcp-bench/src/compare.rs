@@ -62,19 +62,44 @@ pub async fn run(work: &Workload, setup: &Setup<'_>, servers: &mut Servers) -> a
     for i in [direct, through] {
         servers.get(i).drive(work, work.warmup, None).await?;
     }
+    // CPU seconds used during the measured slices: the gateway (vMCP side), the backend per side.
+    let gateway = servers.get(through).pid();
+    let backends = [servers.get(direct).pid(), gateway.and_then(|g| backend_of(g, &command[0]))];
+    let cpu = |pid: Option<u32>| pid.and_then(crate::procs::cpu_secs);
+    let mut used = [0.0f64; 3];
     let (mut d, mut v) = (Summary::new(), Summary::new());
     for (slice, direct_first) in slices(work.requests, setup.rounds) {
-        let order = if direct_first {
-            [(direct, &mut d), (through, &mut v)]
-        } else {
-            [(through, &mut v), (direct, &mut d)]
-        };
-        for (i, summary) in order {
+        let order = if direct_first { [0, 1] } else { [1, 0] };
+        for side in order {
+            let (i, summary) = if side == 0 { (direct, &mut d) } else { (through, &mut v) };
+            let before = (cpu(gateway), cpu(backends[side]));
             let stretch = servers.get(i).drive(work, slice, Some(&mut summary.hist)).await?;
             summary.add(stretch);
+            if let ((Some(g0), Some(b0)), (Some(g1), Some(b1))) =
+                (before, (cpu(gateway), cpu(backends[side])))
+            {
+                if side == 1 {
+                    used[0] += g1 - g0;
+                }
+                used[1 + side] += b1 - b0;
+            }
         }
     }
-    Ok(Comparison { direct: d, vmcp: v, cpu: None })
+    let per_request = |secs: f64| secs * 1e6 / work.requests.max(1) as f64;
+    let cpu = (gateway.is_some() && backends.iter().all(Option::is_some)).then(|| CpuPerRequest {
+        gateway_us: per_request(used[0]),
+        backend_direct_us: per_request(used[1]),
+        backend_vmcp_us: per_request(used[2]),
+    });
+    Ok(Comparison { direct: d, vmcp: v, cpu })
+}
+
+/// The backend vMCP spawned: its child running `program` (not the reaper).
+fn backend_of(gateway: u32, program: &str) -> Option<u32> {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    crate::procs::children(gateway)
+        .into_iter()
+        .find(|&c| crate::procs::cmdline(c).split(' ').next() == Some(name))
 }
 
 /// The measured requests split into `rounds` alternating slices (at most one per request; the
