@@ -425,6 +425,27 @@ pub(super) fn http_client(redirects: reqwest::redirect::Policy) -> Result<reqwes
         .map_err(|e| format!("cannot build an HTTP client: {e}"))
 }
 
+/// Return once the tasks that are ready to run now have run: a writer awaits this before it
+/// flushes, so that the lines those tasks are about to queue go out in the same write (one
+/// write, one wake-up of the reader at the other end, for a burst of messages).
+///
+/// Not `tokio::task::yield_now`: that one also waits for the runtime to poll its IO driver (a
+/// syscall, and over 100 µs more per message at c=1 on the 2-core benchmark machine). A task
+/// that wakes itself goes to the back of the run queue; with nothing else ready it runs again at
+/// once.
+pub(crate) async fn after_ready_tasks() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
+}
+
 /// Cancels a request at the backend if its waiter goes away before the answer.
 struct InFlight<'a> {
     up: &'a Upstream,

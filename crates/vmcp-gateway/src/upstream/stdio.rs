@@ -54,7 +54,9 @@ async fn write_loop(up: Arc<Upstream>, stdin: ChildStdin, mut rx: mpsc::Receiver
         if out.write_all(line.as_bytes()).await.is_err() {
             break;
         }
-        // Coalesce whatever else is queued into the same flush.
+        // Coalesce whatever else is queued into the same flush, once the tasks that are ready
+        // to run (other requests to this server) have queued their lines too.
+        crate::upstream::after_ready_tasks().await;
         while let Ok(more) = rx.try_recv() {
             if out.write_all(more.as_bytes()).await.is_err() {
                 return;
