@@ -48,8 +48,11 @@ pub async fn forward(
 ) -> Result<Reply, RpcError> {
     let routed = resolve(gw, session, method, params)?;
     let m = &routed.mounted;
+    let shape = Shape::of(&routed.params);
     // A modern client's retry of a call vMCP parked for input: resume that very call.
-    if let Some(resumed) = gw.parked.resume(&session.caller, &m.spec.id, &routed.params) {
+    if shape.request_state
+        && let Some(resumed) = gw.parked.resume(&session.caller, &m.spec.id, &routed.params)
+    {
         let (call, inputs) = resumed?;
         let timeout = m.spec.timeout_for(method);
         return match gw.parked.wait(call, inputs, &session.caller, &m.spec.id, timeout).await {
@@ -61,12 +64,14 @@ pub async fn forward(
         };
     }
     // Stateful traffic stays on the session's replica; the rest is balanced per request.
-    let affinity = is_stateful(&routed.params).then(|| crate::resilience::affinity_key(session.id));
+    // An MRTR retry carries the state a backend handed out: it must reach the replica that holds it.
+    let stateful = shape.request_state || shape.input_responses;
+    let affinity = stateful.then(|| crate::resilience::affinity_key(session.id));
     let mut tried = 0u64;
     let mut lease = m.choose(affinity, tried)?;
     loop {
         let index = lease.index;
-        match attempt(gw, session, request, method, &routed, lease).await {
+        match attempt(gw, session, request, method, &routed, shape.meta, lease).await {
             Ok(reply) => return reply,
             Err(e) => {
                 let err = upstream_error(&e)
@@ -89,10 +94,30 @@ pub async fn forward(
     }
 }
 
-/// A request that must reach the replica that holds its state: an MRTR retry carries the
-/// state a backend handed out.
-fn is_stateful(params: &str) -> bool {
-    splice::get(params, "requestState").is_some() || splice::get(params, "inputResponses").is_some()
+/// What routing reads from a request's top-level params, in one pass over them: whether it is
+/// an MRTR retry (`requestState`, `inputResponses`), and its `_meta`.
+#[derive(Debug, Default, PartialEq)]
+struct Shape<'a> {
+    request_state: bool,
+    input_responses: bool,
+    meta: Option<&'a str>,
+}
+
+impl<'a> Shape<'a> {
+    fn of(params: &'a str) -> Shape<'a> {
+        let mut shape = Shape::default();
+        let _ = splice::scan_members(params, |m| {
+            match m.key.as_ref() {
+                "requestState" => shape.request_state = true,
+                "inputResponses" => shape.input_responses = true,
+                // The first one, as `splice::get` reads it.
+                "_meta" if shape.meta.is_none() => shape.meta = Some(m.value),
+                _ => {}
+            }
+            true
+        });
+        shape
+    }
 }
 
 /// Whether a request whose replica went away may be sent to another one: reads, and tool calls
@@ -122,6 +147,7 @@ async fn attempt(
     request: Option<&str>,
     method: &str,
     routed: &Routed<'_>,
+    meta: Option<&str>,
     lease: crate::mounted::Lease<'_>,
 ) -> Result<Result<Reply, RpcError>, UpstreamError> {
     let (m, params) = (&routed.mounted, &*routed.params);
@@ -130,7 +156,7 @@ async fn attempt(
     let id = up.next_id();
     // Progress: the backend sees vMCP's request id as the token and gives it back in its
     // notifications, which `relay` maps to this client's own token.
-    let progress_token = splice::get_path(params, &["_meta", "progressToken"]).map(str::to_owned);
+    let progress_token = meta.and_then(|m| splice::get(m, "progressToken")).map(str::to_owned);
     let params = match &progress_token {
         Some(_) => Cow::Owned(
             splice::edit_path(params, &["_meta", "progressToken"], Op::Replace(&id.to_string()))
@@ -199,7 +225,10 @@ async fn attempt(
             return Err(e);
         }
     };
-    if let Some(result) = msg.result.as_deref() {
+    // Only a modern backend asks for input in its result.
+    if backend_era == Some(Era::Modern)
+        && let Some(result) = msg.result.as_deref()
+    {
         let result = result.get();
         if crate::relay::needs_bridge(result, session) {
             return Ok(crate::relay::bridge_input_required(
@@ -372,4 +401,25 @@ pub fn upstream_error(e: &UpstreamError) -> RpcError {
         UpstreamError::Timeout(..) => ErrorCode::ConnectionTimeout,
     };
     RpcError::new(code, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shape;
+
+    #[test]
+    fn shape_reads_a_retry_and_the_meta_in_one_pass() {
+        let cases = [
+            (r#"{"name":"echo","arguments":{"requestState":"x"}}"#, Shape::default()),
+            (
+                r#"{"name":"a","_meta":{"progressToken":1},"inputResponses":{},"_meta":{"x":2}}"#,
+                Shape { input_responses: true, meta: Some(r#"{"progressToken":1}"#), ..Shape::default() },
+            ),
+            (r#"{"requestState":"s","name":"a"}"#, Shape { request_state: true, ..Shape::default() }),
+            ("[1]", Shape::default()),
+        ];
+        for (params, want) in cases {
+            assert_eq!(Shape::of(params), want, "{params}");
+        }
+    }
 }

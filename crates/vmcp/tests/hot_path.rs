@@ -1,7 +1,9 @@
-//! What vMCP puts in the HTTP headers of a call it forwards to a modern Streamable HTTP backend:
+//! What the hot path's shortcuts must leave as it was. Routing hands the HTTP upstream what it
+//! already read, so a call forwarded to a modern Streamable HTTP backend must still carry
 //! `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` (the backend's own name, not the one vMCP
-//! shows) and the SEP-2243 `Mcp-Param-*` headers of the tool's annotated arguments. The backend
-//! here records every request's headers.
+//! shows) and the SEP-2243 `Mcp-Param-*` headers (the backend here records every request's
+//! headers). Routing reads a retry's `requestState` once, so a modern client's retry of a call
+//! vMCP parked for a legacy backend's sampling request must still resume it.
 
 mod support;
 
@@ -102,4 +104,27 @@ fn a_call_to_a_modern_http_backend_carries_its_method_name_and_param_headers() {
     assert_eq!(header("mcp-name"), Some("lookup"), "the backend's own name: {h:?}");
     assert_eq!(header("mcp-param-region"), Some("eu-west"), "{h:?}");
     assert_eq!(header("mcp-session-id"), None, "a modern request has no session");
+}
+
+#[test]
+fn a_modern_clients_retry_resumes_the_call_parked_for_a_legacy_backends_request() {
+    let home = Home::new().fixture("l", &["--era", "legacy"]);
+    let mut gw = home.start();
+    let modern = |extra: Value| {
+        let mut p = extra;
+        p["_meta"] = json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": { "sampling": {} },
+            "io.modelcontextprotocol/clientInfo": { "name": "test", "version": "1" } });
+        p
+    };
+    let first = gw.ok("tools/call", modern(json!({ "name": "l__sample", "arguments": { "prompt": "hi" } })));
+    assert_eq!(first["resultType"], "input_required", "{first}");
+    let (key, req) = first["inputRequests"].as_object().unwrap().iter().next().unwrap();
+    assert_eq!(req["method"], "sampling/createMessage");
+    let retry = modern(json!({ "name": "l__sample", "arguments": { "prompt": "hi" },
+        "requestState": first["requestState"],
+        "inputResponses": { key.as_str(): { "role": "assistant", "content": { "type": "text", "text": "from the client" }, "model": "m" } } }));
+    let done = gw.ok("tools/call", retry);
+    assert_eq!(done["resultType"], "complete", "{done}");
+    assert!(done.to_string().contains("from the client"), "{done}");
 }
