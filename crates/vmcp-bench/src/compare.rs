@@ -47,9 +47,9 @@ pub async fn run(work: &Workload, setup: &Setup<'_>, servers: &mut Servers) -> a
         env: Vec::new(),
         show_stderr: work.show_stderr,
     })?;
-    let (command, env) = vmcp_start(setup.vmcp, setup.home, &[]);
+    let (start, env) = vmcp_start(setup.vmcp, setup.home, &[]);
     let through =
-        servers.spawn(&Spawn { label: "vMCP".into(), command, env, show_stderr: work.show_stderr })?;
+        servers.spawn(&Spawn { label: "vMCP".into(), command: start, env, show_stderr: work.show_stderr })?;
     for i in [direct, through] {
         let server = servers.get(i);
         let version = server.handshake(work.startup_timeout).await?;
@@ -59,19 +59,73 @@ pub async fn run(work: &Workload, setup: &Setup<'_>, servers: &mut Servers) -> a
     for i in [direct, through] {
         servers.get(i).drive(work, work.warmup, None).await?;
     }
+    // CPU seconds used during the measured slices: the gateway (vMCP side), the backend per side.
+    let gateway = servers.get(through).pid();
+    let backends = [servers.get(direct).pid(), gateway.and_then(|g| backend_of(g, &command[0]))];
+    let cpu = |pid: Option<u32>| pid.and_then(crate::procs::cpu_secs);
+    let mut used = CpuUsed::default();
     let (mut d, mut v) = (Summary::new(), Summary::new());
     for (slice, direct_first) in slices(work.requests, setup.rounds) {
-        let order = if direct_first {
-            [(direct, &mut d), (through, &mut v)]
-        } else {
-            [(through, &mut v), (direct, &mut d)]
-        };
-        for (i, summary) in order {
+        let order = if direct_first { [0, 1] } else { [1, 0] };
+        for side in order {
+            let (i, summary) = if side == 0 { (direct, &mut d) } else { (through, &mut v) };
+            let before = (cpu(gateway), cpu(backends[side]));
             let stretch = servers.get(i).drive(work, slice, Some(&mut summary.hist)).await?;
             summary.add(stretch);
+            used.add(side, before, (cpu(gateway), cpu(backends[side])));
         }
     }
-    Ok(Comparison { direct: d, vmcp: v, cpu: None })
+    let cpu =
+        (gateway.is_some() && backends.iter().all(Option::is_some)).then(|| used.per_request(work.requests));
+    Ok(Comparison { direct: d, vmcp: v, cpu })
+}
+
+/// CPU seconds used during the measured slices of a comparison.
+#[derive(Default)]
+pub(crate) struct CpuUsed {
+    /// vMCP, while the vMCP side ran.
+    gateway: f64,
+    /// The backend while the direct side ran.
+    backend_direct: f64,
+    /// The backend while the vMCP side ran.
+    backend_vmcp: f64,
+}
+
+impl CpuUsed {
+    /// Count one slice of `side` (0 direct, 1 through vMCP) from the (gateway, backend) CPU
+    /// seconds read before and after it; a slice with a reading missing counts nothing.
+    pub(crate) fn add(
+        &mut self,
+        side: usize,
+        before: (Option<f64>, Option<f64>),
+        after: (Option<f64>, Option<f64>),
+    ) {
+        if let ((Some(g0), Some(b0)), (Some(g1), Some(b1))) = (before, after) {
+            if side == 0 {
+                self.backend_direct += b1 - b0;
+            } else {
+                self.gateway += g1 - g0;
+                self.backend_vmcp += b1 - b0;
+            }
+        }
+    }
+
+    pub(crate) fn per_request(&self, requests: u64) -> CpuPerRequest {
+        let us = |secs: f64| secs * 1e6 / requests.max(1) as f64;
+        CpuPerRequest {
+            gateway_us: us(self.gateway),
+            backend_direct_us: us(self.backend_direct),
+            backend_vmcp_us: us(self.backend_vmcp),
+        }
+    }
+}
+
+/// The backend vMCP spawned: its child running `program` (not the reaper).
+fn backend_of(gateway: u32, program: &str) -> Option<u32> {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    crate::procs::children(gateway)
+        .into_iter()
+        .find(|&c| crate::procs::cmdline(c).split(' ').next() == Some(name))
 }
 
 /// The measured requests split into `rounds` alternating slices (at most one per request; the

@@ -100,7 +100,11 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
             let setup = compare::Setup { vmcp: &vmcp, home: &home, command: &command, rounds };
             let result = compare::run(&work, &setup, servers).await?;
             let label = label.as_deref().unwrap_or(work.label());
-            Ok(report::comparison(label, &result.direct, &result.vmcp))
+            let mut out = report::comparison(label, &result.direct, &result.vmcp);
+            if let Some(cpu) = &result.cpu {
+                out.push_str(&report::cpu_line(cpu));
+            }
+            Ok(out)
         }
         Command::HttpCompare { how: cli::Comparing { load, vmcp, rounds, label } } => {
             let work = Workload::from_load(&load)?;

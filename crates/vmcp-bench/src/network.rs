@@ -15,7 +15,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::compare::{Comparison, CpuPerRequest, vmcp_start};
+use crate::compare::{Comparison, CpuUsed, vmcp_start};
 use crate::envelope::Kind;
 use crate::http_load::{self, HttpError, Session};
 use crate::procs::{self, Proc, Stream};
@@ -76,28 +76,6 @@ pub async fn compare(work: &Workload, setup: &Setup<'_>, rounds: u32) -> anyhow:
     result
 }
 
-/// CPU seconds used during the measured slices of an HTTP comparison.
-#[derive(Default)]
-struct CpuUsed {
-    /// vMCP, while the vMCP side ran.
-    gateway: f64,
-    /// The backend while the direct side ran.
-    backend_direct: f64,
-    /// The backend while the vMCP side ran.
-    backend_vmcp: f64,
-}
-
-impl CpuUsed {
-    fn per_request(&self, requests: u64) -> CpuPerRequest {
-        let us = |secs: f64| secs * 1e6 / requests.max(1) as f64;
-        CpuPerRequest {
-            gateway_us: us(self.gateway),
-            backend_direct_us: us(self.backend_direct),
-            backend_vmcp_us: us(self.backend_vmcp),
-        }
-    }
-}
-
 async fn compare_on(
     work: &Workload,
     direct_url: &str,
@@ -126,14 +104,7 @@ async fn compare_on(
             let before = (cpu(gateway), cpu(backend));
             let stretch = http_load::drive(label, sessions, work, slice, Some(&mut summary.hist)).await?;
             summary.add(stretch);
-            if let ((Some(g0), Some(b0)), (Some(g1), Some(b1))) = (before, (cpu(gateway), cpu(backend))) {
-                if side == 0 {
-                    used.backend_direct += b1 - b0;
-                } else {
-                    used.gateway += g1 - g0;
-                    used.backend_vmcp += b1 - b0;
-                }
-            }
+            used.add(side, before, (cpu(gateway), cpu(backend)));
         }
     }
     let cpu = (gateway.is_some() && backend.is_some()).then(|| used.per_request(work.requests));

@@ -55,14 +55,16 @@ pub fn accept(gw: &Arc<Gateway>, session: &Arc<Session>, frame: &[u8], permit: O
                 let id = msg.id.as_deref().map(|i| i.get().to_owned()).unwrap_or_default();
                 let (cancelled, generation) = session.begin(&id, LogLevel::requested(msg.params()));
                 let (gw, session) = (gw.clone(), session.clone());
-                tokio::spawn(async move {
+                // Boxed: the future is over 5 KB, which the task would otherwise copy several
+                // times per request (into its cell, and again when it completes).
+                tokio::spawn(Box::pin(async move {
                     tokio::select! {
                         line = request(&gw, &session, msg) => { session.send(line).await; }
                         _ = cancelled => tracing::debug!(session = session.id, id, "request cancelled by the client"),
                     }
                     session.finish(&id, generation);
                     drop(permit);
-                });
+                }));
             }
         },
     }

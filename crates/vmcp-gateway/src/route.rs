@@ -18,7 +18,7 @@ use crate::gateway::{Gateway, Mounted};
 use crate::input_bridge::{Call, Outcome};
 use crate::policy::{Kind, Policy, Subject};
 use crate::session::Session;
-use crate::upstream::{Origin, ParamHeaders, Upstream, UpstreamError};
+use crate::upstream::{Known, Origin, ParamHeaders, UpstreamError};
 
 /// A backend's answer, or vMCP's own error.
 pub enum Reply {
@@ -35,6 +35,8 @@ type Rename = (&'static [&'static str], String);
 pub(crate) struct Routed<'a> {
     pub mounted: Arc<Mounted>,
     pub params: Cow<'a, str>,
+    /// What the request names, as the backend knows it: its own tool or prompt name, or the URI.
+    pub name: String,
 }
 
 pub async fn forward(
@@ -45,9 +47,12 @@ pub async fn forward(
     params: Option<&str>,
 ) -> Result<Reply, RpcError> {
     let routed = resolve(gw, session, method, params)?;
-    let m = routed.mounted;
+    let m = &routed.mounted;
+    let shape = Shape::of(&routed.params);
     // A modern client's retry of a call vMCP parked for input: resume that very call.
-    if let Some(resumed) = gw.parked.resume(&session.caller, &m.spec.id, &routed.params) {
+    if shape.request_state
+        && let Some(resumed) = gw.parked.resume(&session.caller, &m.spec.id, &routed.params)
+    {
         let (call, inputs) = resumed?;
         let timeout = m.spec.timeout_for(method);
         return match gw.parked.wait(call, inputs, &session.caller, &m.spec.id, timeout).await {
@@ -59,19 +64,21 @@ pub async fn forward(
         };
     }
     // Stateful traffic stays on the session's replica; the rest is balanced per request.
-    let affinity = is_stateful(&routed.params).then(|| crate::resilience::affinity_key(session.id));
+    // An MRTR retry carries the state a backend handed out: it must reach the replica that holds it.
+    let stateful = shape.request_state || shape.input_responses;
+    let affinity = stateful.then(|| crate::resilience::affinity_key(session.id));
     let mut tried = 0u64;
     let mut lease = m.choose(affinity, tried)?;
     loop {
         let index = lease.index;
-        match attempt(gw, session, request, method, &routed.params, &m, lease).await {
+        match attempt(gw, session, request, method, &routed, shape.meta, lease).await {
             Ok(reply) => return reply,
             Err(e) => {
                 let err = upstream_error(&e)
                     .with_data(serde_json::json!({ "server": m.spec.id, "replica": index }));
                 let gone = matches!(e, UpstreamError::Closed(_) | UpstreamError::Unavailable(..));
                 tried |= 1 << index.min(63);
-                if !gone || !retry_safe(&m, method, &routed.params) {
+                if !gone || !retry_safe(m, method, &routed.name) {
                     return Err(err);
                 }
                 match m.choose(affinity, tried) {
@@ -87,21 +94,46 @@ pub async fn forward(
     }
 }
 
-/// A request that must reach the replica that holds its state: an MRTR retry carries the
-/// state a backend handed out.
-fn is_stateful(params: &str) -> bool {
-    splice::get(params, "requestState").is_some() || splice::get(params, "inputResponses").is_some()
+/// What routing reads from a request's top-level params, in one pass over them: whether it is
+/// an MRTR retry (`requestState`, `inputResponses`), and its `_meta`.
+#[derive(Debug, Default, PartialEq)]
+struct Shape<'a> {
+    request_state: bool,
+    input_responses: bool,
+    meta: Option<&'a str>,
+}
+
+impl<'a> Shape<'a> {
+    fn of(params: &'a str) -> Shape<'a> {
+        let mut shape = Shape::default();
+        let _ = splice::scan_members(params, |m| {
+            match m.key.as_ref() {
+                "requestState" => shape.request_state = true,
+                "inputResponses" => shape.input_responses = true,
+                // The first one, as `splice::get` reads it.
+                "_meta" if shape.meta.is_none() => shape.meta = Some(m.value),
+                _ => {}
+            }
+            true
+        });
+        shape
+    }
 }
 
 /// Whether a request whose replica went away may be sent to another one: reads, and tool calls
-/// the backend annotates idempotent or the operator allows (`resilience.retry_tools`).
-fn retry_safe(m: &Mounted, method: &str, params: &str) -> bool {
+/// (`name`: the backend's own) the backend annotates idempotent or the operator allows
+/// (`resilience.retry_tools`).
+fn retry_safe(m: &Mounted, method: &str, name: &str) -> bool {
     match method {
         "resources/read" | "prompts/get" | "completion/complete" => true,
         "tools/call" => {
-            let Some(name) = str_at(params, &["name"]) else { return false };
-            m.resilience.retry_tools.allows(&name)
-                || m.items.lock().unwrap_or_else(|p| p.into_inner()).idempotent_tools.contains(&name)
+            m.resilience.retry_tools.allows(name)
+                || m.items
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .idempotent_tools
+                    .iter()
+                    .any(|t| t == name)
         }
         _ => false,
     }
@@ -114,15 +146,17 @@ async fn attempt(
     session: &Arc<Session>,
     request: Option<&str>,
     method: &str,
-    params: &str,
-    m: &Arc<Mounted>,
+    routed: &Routed<'_>,
+    meta: Option<&str>,
     lease: crate::mounted::Lease<'_>,
 ) -> Result<Result<Reply, RpcError>, UpstreamError> {
+    let (m, params) = (&routed.mounted, &*routed.params);
     let (up, replica) = (lease.up.clone(), lease.index);
+    let backend_era = up.era();
     let id = up.next_id();
     // Progress: the backend sees vMCP's request id as the token and gives it back in its
     // notifications, which `relay` maps to this client's own token.
-    let progress_token = splice::get_path(params, &["_meta", "progressToken"]).map(str::to_owned);
+    let progress_token = meta.and_then(|m| splice::get(m, "progressToken")).map(str::to_owned);
     let params = match &progress_token {
         Some(_) => Cow::Owned(
             splice::edit_path(params, &["_meta", "progressToken"], Op::Replace(&id.to_string()))
@@ -133,7 +167,7 @@ async fn attempt(
     let params = era::to_backend(Some(&params), &up, Some(session));
     // A modern client cannot take a legacy backend's server-to-client requests: they come back
     // to this call as input requests (`input_bridge`).
-    let bridged = session.era() == Some(Era::Modern) && up.era() == Some(Era::Legacy);
+    let bridged = session.era() == Some(Era::Modern) && backend_era == Some(Era::Legacy);
     let (inputs, asked) = if bridged {
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         (Some(tx), Some(rx))
@@ -150,8 +184,14 @@ async fn attempt(
     let started = Instant::now();
     let reply = match asked {
         None => {
-            let headers = param_headers(m, &up, method, params.as_deref());
-            up.request_with_headers(id, method, params.as_deref(), Some(origin), timeout, headers).await
+            let modern = backend_era == Some(Era::Modern);
+            let headers = if modern {
+                param_headers(m, &up.spec.transport, method, &routed.name, params.as_deref())
+            } else {
+                Vec::new()
+            };
+            let known = Known { modern, name: Some(routed.name.clone()), headers };
+            up.request_known(id, method, params.as_deref(), Some(origin), timeout, known).await
         }
         Some(asked) => {
             let call: Call = {
@@ -185,7 +225,10 @@ async fn attempt(
             return Err(e);
         }
     };
-    if let Some(result) = msg.result.as_deref() {
+    // Only a modern backend asks for input in its result.
+    if backend_era == Some(Era::Modern)
+        && let Some(result) = msg.result.as_deref()
+    {
         let result = result.get();
         if crate::relay::needs_bridge(result, session) {
             return Ok(crate::relay::bridge_input_required(
@@ -218,17 +261,19 @@ fn answer(method: &str, session: &Session, msg: vmcp_protocol::Message) -> Reply
 }
 
 /// SEP-2243: the `Mcp-Param-*` headers a modern HTTP backend expects on a call of its own tool
-/// (`params` as sent to it). Empty, without allocating, for everything else.
-fn param_headers(m: &Mounted, up: &Upstream, method: &str, params: Option<&str>) -> ParamHeaders {
-    if method != "tools/call"
-        || up.era() != Some(Era::Modern)
-        || !matches!(up.spec.transport, vmcp_config::Transport::StreamableHttp { .. })
-    {
+/// `name` (`params` as sent to it). Empty, without allocating, for everything else.
+fn param_headers(
+    m: &Mounted,
+    transport: &vmcp_config::Transport,
+    method: &str,
+    name: &str,
+    params: Option<&str>,
+) -> ParamHeaders {
+    if method != "tools/call" || !matches!(transport, vmcp_config::Transport::StreamableHttp { .. }) {
         return Vec::new();
     }
     let Some(p) = params else { return Vec::new() };
-    let Some(name) = splice::get(p, "name").and_then(splice::as_str) else { return Vec::new() };
-    let spec = m.items.lock().unwrap_or_else(|p| p.into_inner()).param_headers.get(name.as_ref()).cloned();
+    let spec = m.items.lock().unwrap_or_else(|p| p.into_inner()).param_headers.get(name).cloned();
     spec.map(|s| crate::param_headers::headers_for(&s, splice::get(p, "arguments"))).unwrap_or_default()
 }
 
@@ -290,7 +335,7 @@ pub(crate) fn resolve<'a>(
         ),
         None => Cow::Borrowed(p),
     };
-    Ok(Routed { mounted, params })
+    Ok(Routed { mounted, params, name })
 }
 
 fn str_at(params: &str, path: &[&str]) -> Option<String> {
@@ -357,4 +402,25 @@ pub fn upstream_error(e: &UpstreamError) -> RpcError {
         UpstreamError::Timeout(..) => ErrorCode::ConnectionTimeout,
     };
     RpcError::new(code, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shape;
+
+    #[test]
+    fn shape_reads_a_retry_and_the_meta_in_one_pass() {
+        let cases = [
+            (r#"{"name":"echo","arguments":{"requestState":"x"}}"#, Shape::default()),
+            (
+                r#"{"name":"a","_meta":{"progressToken":1},"inputResponses":{},"_meta":{"x":2}}"#,
+                Shape { input_responses: true, meta: Some(r#"{"progressToken":1}"#), ..Shape::default() },
+            ),
+            (r#"{"requestState":"s","name":"a"}"#, Shape { request_state: true, ..Shape::default() }),
+            ("[1]", Shape::default()),
+        ];
+        for (params, want) in cases {
+            assert_eq!(Shape::of(params), want, "{params}");
+        }
+    }
 }

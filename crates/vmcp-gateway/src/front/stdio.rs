@@ -81,8 +81,32 @@ mod async_fd {
     }
 }
 
-/// Serve one client over the given streams until its input ends.
+/// Serve one client over the given streams until its input ends. Dropping the future ends the
+/// session at once, as if the input had ended.
+///
+/// The session runs as a task of the runtime rather than in the caller's future: `vmcp start`
+/// awaits this from `block_on`, i.e. on the main thread, where every line cost two cross-thread
+/// wake-ups (the worker's reactor waking the main thread to read the line, the main thread waking
+/// the worker for the request it spawned).
 pub async fn serve<R, W>(gw: Arc<Gateway>, caller: Caller, input: R, output: W)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let mut session = AbortOnDrop(tokio::spawn(run(gw, caller, input, output)));
+    let _ = (&mut session.0).await;
+}
+
+/// A task that ends when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn run<R, W>(gw: Arc<Gateway>, caller: Caller, input: R, output: W)
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -125,6 +149,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(output: W, mut rx: mpsc::Receiver<Str
         if write_line(&mut out, &line).await.is_err() {
             return;
         }
+        crate::upstream::after_ready_tasks().await;
         while let Ok(more) = rx.try_recv() {
             if write_line(&mut out, &more).await.is_err() {
                 return;
@@ -139,4 +164,57 @@ async fn write_loop<W: AsyncWrite + Unpin>(output: W, mut rx: mpsc::Receiver<Str
 async fn write_line<W: AsyncWrite + Unpin>(out: &mut W, line: &str) -> std::io::Result<()> {
     out.write_all(line.as_bytes()).await?;
     out.write_all(b"\n").await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    use tokio::io::AsyncWrite;
+    use tokio::sync::mpsc;
+
+    /// An output that records the size of every write that reaches it.
+    struct Recorder(Arc<Mutex<Vec<usize>>>);
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+            self.0.lock().unwrap().push(buf.len());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Answers that become ready together (a backend's batch completing many requests) reach the
+    /// client in one write, i.e. one wake-up of the client, not one per answer. The runtime is
+    /// `vmcp start`'s: one worker, where a task that wakes the writer would otherwise have it run
+    /// right after itself (tokio's LIFO slot), with one line to write.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_burst_of_answers_goes_out_in_one_write() {
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel::<String>(64);
+        let writer = tokio::spawn(super::write_loop(Recorder(writes.clone()), rx));
+        let answers = tokio::spawn(async move {
+            let sent: Vec<_> = (0..8)
+                .map(|i| {
+                    let tx = tx.clone();
+                    tokio::spawn(async move { tx.send(format!(r#"{{"id":{i}}}"#)).await.unwrap() })
+                })
+                .collect();
+            for s in sent {
+                s.await.unwrap();
+            }
+        });
+        answers.await.unwrap();
+        writer.await.unwrap();
+        let writes = writes.lock().unwrap().clone();
+        assert_eq!(writes.iter().sum::<usize>(), 8 * 9, "every answer was written");
+        assert_eq!(writes.len(), 1, "one write for the burst, not {writes:?}");
+    }
 }

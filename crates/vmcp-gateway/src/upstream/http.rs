@@ -27,7 +27,7 @@ use tokio::sync::{Semaphore, mpsc};
 use vmcp_config::Transport;
 use vmcp_protocol::{Message, message, meta, splice, sse, version};
 
-use super::{Options, Outgoing, ParamHeaders, Upstream, configured_headers, deliver, transport_ended};
+use super::{Known, Options, ParamHeaders, Upstream, configured_headers, deliver, transport_ended};
 
 const SESSION: &str = "mcp-session-id";
 const MAX_CONCURRENT_POSTS: usize = 128;
@@ -66,18 +66,24 @@ struct Peek {
     cancels: Option<u64>,
 }
 
+/// The member of a request's params that its `Mcp-Name` header shows, by method.
+fn named_by(method: &str) -> Option<&'static str> {
+    match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        "tasks/get" | "tasks/update" | "tasks/cancel" => Some("taskId"),
+        _ => None,
+    }
+}
+
 impl Peek {
     /// What a request (`id` set) or notification with this method and params needs.
     fn of(id: Option<u64>, method: &str, params: Option<&str>) -> Peek {
         let modern = meta::request_version(params).as_deref() == Some(version::MODERN);
-        let name = match method {
-            "tools/call" | "prompts/get" => params.and_then(|p| splice::get(p, "name")),
-            "resources/read" => params.and_then(|p| splice::get(p, "uri")),
-            "tasks/get" | "tasks/update" | "tasks/cancel" => params.and_then(|p| splice::get(p, "taskId")),
-            _ => None,
-        }
-        .and_then(splice::as_str)
-        .map(|n| n.into_owned());
+        let name = named_by(method)
+            .and_then(|key| splice::get(params?, key))
+            .and_then(splice::as_str)
+            .map(|n| n.into_owned());
         let cancels = match method {
             "notifications/cancelled" => {
                 params.and_then(|p| splice::get(p, "requestId")).and_then(|i| i.parse::<u64>().ok())
@@ -99,7 +105,7 @@ fn peek(line: &str) -> Peek {
 
 pub(super) fn connect(
     up: &Arc<Upstream>,
-    rx: mpsc::Receiver<Outgoing>,
+    rx: mpsc::Receiver<String>,
     opts: &Options,
 ) -> Result<Arc<Link>, String> {
     let Transport::StreamableHttp { url } = &up.spec.transport else {
@@ -132,16 +138,30 @@ pub(super) fn connect(
 
 impl Link {
     /// POST a request straight from the caller: no hop through the link's channel, no
-    /// re-reading of the line.
+    /// re-reading of the line, and none of its params when routing already read them.
     pub(super) fn spawn_request(
         self: &Arc<Self>,
         id: u64,
         method: &str,
         params: Option<&str>,
         line: String,
-        headers: ParamHeaders,
+        known: Option<Known>,
     ) {
-        self.spawn_exchange(Bytes::from(line), Peek::of(Some(id), method, params), headers);
+        let (p, headers) = match known {
+            Some(k) => {
+                let name = named_by(method).and(k.name);
+                let p = Peek {
+                    id: Some(id),
+                    method: Some(method.to_owned()),
+                    modern: k.modern,
+                    name,
+                    cancels: None,
+                };
+                (p, k.headers)
+            }
+            None => (Peek::of(Some(id), method, params), Vec::new()),
+        };
+        self.spawn_exchange(Bytes::from(line), p, headers);
     }
 
     /// Run one exchange as a task of its own (a deep poll chain from the client's connection
@@ -278,13 +298,13 @@ impl Link {
     }
 }
 
-async fn run(up: Arc<Upstream>, link: Arc<Link>, mut rx: mpsc::Receiver<Outgoing>, opts: Options) {
+async fn run(up: Arc<Upstream>, link: Arc<Link>, mut rx: mpsc::Receiver<String>, opts: Options) {
     loop {
         let line = tokio::select! {
             line = rx.recv() => line,
             _ = up.stop.cancelled() => None,
         };
-        let Some(Outgoing { line, headers }) = line else { break };
+        let Some(line) = line else { break };
         let p = peek(&line);
         if p.method.as_deref() == Some("notifications/cancelled")
             && up.era() == Some(vmcp_protocol::Era::Modern)
@@ -297,7 +317,7 @@ async fn run(up: Arc<Upstream>, link: Arc<Link>, mut rx: mpsc::Receiver<Outgoing
             }
             continue;
         }
-        link.spawn_exchange(Bytes::from(line), p, headers);
+        link.spawn_exchange(Bytes::from(line), p, Vec::new());
     }
     let session = link.session.lock().unwrap_or_else(|p| p.into_inner()).0.clone();
     if let Some(sid) = session {

@@ -9,13 +9,9 @@ use tokio::sync::{mpsc, oneshot};
 use vmcp_config::Transport;
 use vmcp_protocol::{Message, sse};
 
-use super::{Options, Outgoing, Upstream, configured_headers, deliver, http_client, transport_ended};
+use super::{Options, Upstream, configured_headers, deliver, http_client, transport_ended};
 
-pub(super) fn connect(
-    up: &Arc<Upstream>,
-    rx: mpsc::Receiver<Outgoing>,
-    opts: &Options,
-) -> Result<(), String> {
+pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Options) -> Result<(), String> {
     let Transport::Sse { url } = &up.spec.transport else {
         return Err("not an SSE server".into());
     };
@@ -36,7 +32,7 @@ async fn run(
     client: reqwest::Client,
     url: String,
     headers: HeaderMap,
-    mut rx: mpsc::Receiver<Outgoing>,
+    mut rx: mpsc::Receiver<String>,
     opts: Options,
 ) {
     let get = client.get(&url).header("accept", "text/event-stream").headers(headers.clone());
@@ -92,7 +88,7 @@ async fn run(
     let reason = loop {
         tokio::select! {
             line = rx.recv() => {
-                let Some(Outgoing { line, .. }) = line else { break None };
+                let Some(line) = line else { break None };
                 let post = client.post(post_url.clone()).headers(post_headers.clone()).body(line);
                 if let Err(e) = post.send().await {
                     tracing::warn!(server = %up.spec.id, "POST failed: {e}");

@@ -17,14 +17,10 @@ use vmcp_config::Transport;
 use vmcp_protocol::{ErrorCode, Frame, LineCodec, Message, RpcError, message};
 
 use super::child::{self, ChildSpec};
-use super::{Options, Outgoing, Status, Upstream};
+use super::{Options, Status, Upstream};
 
 /// Spawn the process and its tasks. Errors are reasons for `Status::Failed`.
-pub(super) fn connect(
-    up: &Arc<Upstream>,
-    rx: mpsc::Receiver<Outgoing>,
-    opts: &Options,
-) -> Result<(), String> {
+pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Options) -> Result<(), String> {
     let Transport::Stdio { command, args, cwd } = &up.spec.transport else {
         return Err("not a stdio server".into());
     };
@@ -47,20 +43,22 @@ pub(super) fn connect(
     Ok(())
 }
 
-async fn write_loop(up: Arc<Upstream>, stdin: ChildStdin, mut rx: mpsc::Receiver<Outgoing>) {
+async fn write_loop(up: Arc<Upstream>, stdin: ChildStdin, mut rx: mpsc::Receiver<String>) {
     let mut out = BufWriter::with_capacity(64 * 1024, stdin);
     loop {
         let line = tokio::select! {
             line = rx.recv() => line,
             _ = up.stop.cancelled() => None,
         };
-        let Some(Outgoing { line, .. }) = line else { break };
+        let Some(line) = line else { break };
         if out.write_all(line.as_bytes()).await.is_err() {
             break;
         }
-        // Coalesce whatever else is queued into the same flush.
+        // Coalesce whatever else is queued into the same flush, once the tasks that are ready
+        // to run (other requests to this server) have queued their lines too.
+        crate::upstream::after_ready_tasks().await;
         while let Ok(more) = rx.try_recv() {
-            if out.write_all(more.line.as_bytes()).await.is_err() {
+            if out.write_all(more.as_bytes()).await.is_err() {
                 return;
             }
         }

@@ -10,13 +10,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use vmcp_config::Transport;
 use vmcp_protocol::Message;
 
-use super::{Options, Outgoing, Upstream, configured_headers, deliver, transport_ended};
+use super::{Options, Upstream, configured_headers, deliver, transport_ended};
 
-pub(super) fn connect(
-    up: &Arc<Upstream>,
-    rx: mpsc::Receiver<Outgoing>,
-    opts: &Options,
-) -> Result<(), String> {
+pub(super) fn connect(up: &Arc<Upstream>, rx: mpsc::Receiver<String>, opts: &Options) -> Result<(), String> {
     let Transport::WebSocket { url } = &up.spec.transport else {
         return Err("not a WebSocket server".into());
     };
@@ -34,7 +30,7 @@ pub(super) fn connect(
 async fn run(
     up: Arc<Upstream>,
     request: tokio_tungstenite::tungstenite::handshake::client::Request,
-    mut rx: mpsc::Receiver<Outgoing>,
+    mut rx: mpsc::Receiver<String>,
     opts: Options,
 ) {
     let url = request.uri().to_string();
@@ -46,7 +42,7 @@ async fn run(
     let reason = loop {
         tokio::select! {
             line = rx.recv() => {
-                let Some(Outgoing { line, .. }) = line else { break None };
+                let Some(line) = line else { break None };
                 if let Err(e) = sink.send(Frame::Text(line.trim_end().to_owned().into())).await {
                     break Some(format!("sending failed: {e}"));
                 }
