@@ -628,7 +628,9 @@ fn end_at(End { up, uri, listen, turn }: End) {
     let params = format!(r#"{{"uri":{}}}"#, splice::quote(&uri));
     tokio::spawn(async move {
         after(turn.after.take()).await;
-        let timeout = Duration::from_secs(5);
+        // The server's own timeout for it, as for a routed request: a fresh subscribe to the
+        // same URI waits behind this one, at most that long.
+        let timeout = up.spec.timeout_for("resources/unsubscribe");
         let _ = up.request(up.next_id(), "resources/unsubscribe", Some(&params), None, timeout).await;
         drop(turn);
     });

@@ -612,6 +612,28 @@ async fn a_subscribe_gives_up_after_the_servers_own_timeout_for_it() {
     assert_eq!(table(&gw), (vec![], vec![]));
 }
 
+/// The unsubscribe a fresh subscribe waits behind (above) is a request like any other: with the
+/// server's own timeout for `resources/unsubscribe` (`timeouts`), a backend that never answers it
+/// holds the next subscribe only that long (0.2 s here, where the general timeout is 30 s), and
+/// the subscribe then goes out and takes.
+#[tokio::test]
+async fn a_fresh_subscribe_waits_behind_a_hung_unsubscribe_only_for_its_timeout() {
+    let mut backend = Backend::with("legacy", First::Unsubscribe).await;
+    let fields = json!({ "era": "legacy", "timeouts": { "resources/unsubscribe": 0.2 } });
+    let (gw, m) = gateway_with(&backend, fields).await;
+    let a = acquire(&gw, 1, 0, &m, URI).await;
+    assert!(a.is_ok(), "{:?}", a.err());
+    release(&gw, 1, &m, URI);
+    backend.first_subscribe_held().await;
+
+    // Well under the general 30 s and under any fixed fallback of seconds; far over 0.2 s.
+    let b = tokio::time::timeout(Duration::from_secs(3), acquire(&gw, 2, 0, &m, URI)).await;
+    let b = b.expect("the subscribe went out once the unsubscribe's own timeout passed");
+    assert!(b.is_ok(), "{:?}", b.err());
+    assert_eq!(backend.subscribes(), 2);
+    assert_eq!(table(&gw), (vec![(2, 0)], vec![(0, 1)]));
+}
+
 /// `remount` places each session's subscriptions at the successor's replica a fresh subscribe of
 /// that session would choose. With none ready to choose, it must be the one the session's
 /// affinity points to once they are (the balancer's rule), so that the subscription is where the
