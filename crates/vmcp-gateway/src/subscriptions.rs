@@ -645,7 +645,7 @@ fn end_at(End { up, uri, listen, turn }: End) {
 /// holds nothing, and the subscriptions are made at the process started after it.
 pub(crate) async fn restore(gw: &Gateway, m: &Mounted, i: usize, next: &Arc<Upstream>, swap: impl FnOnce()) {
     let server = &m.spec.id;
-    let uris: Vec<String> = {
+    let uris = {
         let held = held(gw);
         // A server starting to replace another, or replaced: nothing in the table is its own.
         if !is_current(gw, m) {
@@ -654,16 +654,18 @@ pub(crate) async fn restore(gw: &Gateway, m: &Mounted, i: usize, next: &Arc<Upst
         }
         // A subscription still being made was being made at the dead process: it fails and is
         // taken back, with the sessions that joined it, by its own `acquire`.
-        held.counts
+        let uris: Vec<String> = held
+            .counts
             .keys()
             .filter(|k| k.0 == *server && k.1 == i && !held.pending.contains_key(k))
             .map(|k| k.2.clone())
-            .collect()
+            .collect();
+        if uris.is_empty() || !next.is_ready() {
+            swap();
+            return;
+        }
+        uris
     };
-    if uris.is_empty() || !next.is_ready() {
-        swap();
-        return;
-    }
     let made = futures_util::future::join_all(uris.iter().map(|uri| subscribe_at(gw, next, uri))).await;
     let (mut restored, mut ends) = (0, Vec::new());
     {
