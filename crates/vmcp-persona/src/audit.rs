@@ -58,7 +58,8 @@ pub enum AuditEvent<'a> {
         detail: &'a str,
     },
     /// Lines the gateway could not write because its writer fell behind (more than
-    /// [`QUEUE_BYTES`] waiting): written once the writer has caught up.
+    /// [`QUEUE_BYTES`] waiting) or the file refused them (a full disk): written once the writer
+    /// has caught up and can write again.
     Dropped { count: u64 },
 }
 
@@ -252,12 +253,15 @@ fn write_queued(
     let mut acks = Vec::new();
     let mut failing = false;
     while let Ok(first) = rx.recv() {
+        // The lines in `batch`, counting those an `AuditEvent::Dropped` line in it stands for.
+        let mut count = 0u64;
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
                 Msg::Line(l) => {
                     queued.fetch_sub(l.len(), Ordering::AcqRel);
                     batch.extend_from_slice(&l);
+                    count += 1;
                 }
                 Msg::Flush(ack) => acks.push(ack),
             }
@@ -265,17 +269,22 @@ fn write_queued(
         }
         let lost = dropped.swap(0, Ordering::Relaxed);
         if lost > 0 {
-            tracing::warn!("the audit log fell behind: {lost} line(s) were not written");
+            if !failing {
+                tracing::warn!("the audit log fell behind: {lost} line(s) were not written");
+            }
             batch.extend(line(&AuditEvent::Dropped { count: lost }).unwrap_or_default());
+            count += lost;
         }
         if !batch.is_empty() {
             match sink(&batch) {
                 Ok(()) => failing = false,
-                Err(e) if !failing => {
-                    failing = true;
-                    tracing::warn!("cannot write the audit log: {e}");
+                Err(e) => {
+                    // Not silent either: the next `dropped` line counts them.
+                    dropped.fetch_add(count, Ordering::Relaxed);
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::warn!("cannot write the audit log: {e}");
+                    }
                 }
-                Err(_) => {}
             }
             batch.clear();
         }

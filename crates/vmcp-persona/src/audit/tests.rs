@@ -151,3 +151,29 @@ fn a_writer_that_falls_behind_keeps_a_bounded_queue_and_says_how_many_lines_it_d
     assert_eq!(got.len(), 6);
     assert_eq!(got[5]["name"], "after");
 }
+
+/// A disk that refuses a write (full, say) and then recovers: the lines it refused are not lost
+/// without a trace, a `dropped` line counts them once the writer can write again.
+#[test]
+fn lines_a_failed_write_lost_are_counted_once_writing_works_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(&Home::at(dir.path())).unwrap();
+    let path = log.path().to_owned();
+    let mut fail = true;
+    let sink = move |bytes: &[u8]| {
+        if std::mem::take(&mut fail) {
+            return Err(PersonaError::io(log.path(), std::io::Error::other("no space left on device")));
+        }
+        log.append(bytes)
+    };
+    let writer = AuditWriter::spawn(path.clone(), QUEUE_BYTES, sink).unwrap();
+    writer.record(&denied("lost")).unwrap();
+    assert!(writer.flush(Duration::from_secs(30)));
+    writer.record(&denied("after")).unwrap();
+    assert!(writer.flush(Duration::from_secs(30)));
+    let got = lines(&path);
+    let dropped: Vec<_> = got.iter().filter(|l| l["event"] == "dropped").collect();
+    assert_eq!(dropped.len(), 1, "{got:?}");
+    assert_eq!(dropped[0]["count"], 1, "{got:?}");
+    assert!(got.iter().any(|l| l["name"] == "after"), "{got:?}");
+}
