@@ -465,6 +465,21 @@ impl Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Stop it as an operator would (SIGTERM) and wait until it has exited, successfully: its
+    /// logs are complete then (the audit log's writer thread is flushed on shutdown).
+    pub fn stop(&mut self) {
+        signal(self.child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for vmcp") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "vmcp did not stop on SIGTERM:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "vmcp stopped with {status}:\n{}", self.stderr());
+    }
 }
 
 impl Drop for Server {
