@@ -138,11 +138,19 @@ impl AuditLog {
     /// Append whole lines with one `write`: with O_APPEND the kernel places the whole buffer at
     /// the end at once.
     fn append(&self, bytes: &[u8]) -> Result<(), PersonaError> {
-        let written = (&self.file).write(bytes).at(&self.path)?;
+        let written = self.write_once(bytes).at(&self.path)?;
         if written != bytes.len() {
             return Err(PersonaError::io(&self.path, std::io::Error::other("short write to the audit log")));
         }
         Ok(())
+    }
+}
+
+impl AuditLog {
+    /// One `write` of `bytes` at the end of the file: how many bytes it took (fewer than given
+    /// only if the disk filled up or the file reached its size limit mid-write).
+    fn write_once(&self, bytes: &[u8]) -> std::io::Result<usize> {
+        (&self.file).write(bytes)
     }
 }
 
@@ -186,22 +194,24 @@ impl AuditWriter {
     /// Start the writer thread for `log`.
     pub fn start(log: AuditLog) -> std::io::Result<Self> {
         let path = log.path.clone();
-        Self::spawn(path, QUEUE_BYTES, move |bytes| log.append(bytes))
+        Self::spawn(path, QUEUE_BYTES, move |bytes| log.write_once(bytes))
     }
 
-    /// A writer thread that hands each batch to `sink`, with at most `budget` bytes queued.
+    /// A writer thread that hands each batch to `sink` (one `write`: how many bytes it took), with
+    /// at most `budget` bytes queued.
     fn spawn(
         path: PathBuf,
         budget: usize,
-        sink: impl FnMut(&[u8]) -> Result<(), PersonaError> + Send + 'static,
+        sink: impl FnMut(&[u8]) -> std::io::Result<usize> + Send + 'static,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
         let (q, d) = (queued.clone(), dropped.clone());
+        let at = path.clone();
         std::thread::Builder::new()
             .name("vmcp-audit".into())
-            .spawn(move || write_queued(&rx, &q, &d, sink))?;
+            .spawn(move || write_queued(&at, &rx, &q, &d, sink))?;
         Ok(Self { path, tx, queued, dropped, budget })
     }
 
@@ -244,14 +254,17 @@ impl Drop for AuditWriter {
 /// The writer thread: take what is queued, a batch at a time, and append it; runs until every
 /// [`AuditWriter`] handle is gone.
 fn write_queued(
+    path: &Path,
     rx: &mpsc::Receiver<Msg>,
     queued: &AtomicUsize,
     dropped: &AtomicU64,
-    mut sink: impl FnMut(&[u8]) -> Result<(), PersonaError>,
+    mut sink: impl FnMut(&[u8]) -> std::io::Result<usize>,
 ) {
     let mut batch = Vec::new();
     let mut acks = Vec::new();
     let mut failing = false;
+    // A write cut short left part of a line at the end of the file: the next one ends it first.
+    let mut torn = false;
     while let Ok(first) = rx.recv() {
         // The lines in `batch`, counting those an `AuditEvent::Dropped` line in it stands for.
         let mut count = 0u64;
@@ -276,13 +289,26 @@ fn write_queued(
             count += lost;
         }
         if !batch.is_empty() {
-            match sink(&batch) {
+            let newline = usize::from(torn);
+            if torn {
+                batch.insert(0, b'\n');
+            }
+            let written = sink(&batch).and_then(|n| {
+                // What reached the file beyond the newline is a line of its own, maybe partial.
+                if n > newline {
+                    torn = n < batch.len();
+                } else if n == newline {
+                    torn = false;
+                }
+                if n == batch.len() { Ok(()) } else { Err(std::io::Error::other("short write")) }
+            });
+            match written {
                 Ok(()) => failing = false,
                 Err(e) => {
                     // Not silent either: the next `dropped` line counts them.
                     dropped.fetch_add(count, Ordering::Relaxed);
                     if !std::mem::replace(&mut failing, true) {
-                        tracing::warn!("cannot write the audit log: {e}");
+                        tracing::warn!("cannot write the audit log {}: {e}", path.display());
                     }
                 }
             }

@@ -128,7 +128,7 @@ fn a_writer_that_falls_behind_keeps_a_bounded_queue_and_says_how_many_lines_it_d
             entered_tx.send(()).unwrap();
             go_rx.recv().unwrap();
         }
-        log.append(bytes)
+        log.write_once(bytes)
     };
     let writer = AuditWriter::spawn(path.clone(), 3 * len, sink).unwrap();
     writer.record(&denied("stuck")).unwrap();
@@ -162,9 +162,9 @@ fn lines_a_failed_write_lost_are_counted_once_writing_works_again() {
     let mut fail = true;
     let sink = move |bytes: &[u8]| {
         if std::mem::take(&mut fail) {
-            return Err(PersonaError::io(log.path(), std::io::Error::other("no space left on device")));
+            return Err(std::io::Error::other("no space left on device"));
         }
-        log.append(bytes)
+        log.write_once(bytes)
     };
     let writer = AuditWriter::spawn(path.clone(), QUEUE_BYTES, sink).unwrap();
     writer.record(&denied("lost")).unwrap();
@@ -176,4 +176,34 @@ fn lines_a_failed_write_lost_are_counted_once_writing_works_again() {
     assert_eq!(dropped.len(), 1, "{got:?}");
     assert_eq!(dropped[0]["count"], 1, "{got:?}");
     assert!(got.iter().any(|l| l["name"] == "after"), "{got:?}");
+}
+
+/// A write the disk cut short (it filled up mid-write) leaves part of a line at the end of the
+/// file. The next write starts on a fresh line: the lines after it, and the `dropped` line that
+/// counts the torn batch, parse.
+#[test]
+fn a_write_cut_short_leaves_the_lines_after_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(&Home::at(dir.path())).unwrap();
+    let path = log.path().to_owned();
+    let mut first = true;
+    let sink = move |bytes: &[u8]| {
+        if std::mem::take(&mut first) {
+            // Half of it reaches the file, then the disk is full.
+            return log.write_once(&bytes[..bytes.len() / 2]);
+        }
+        log.write_once(bytes)
+    };
+    let writer = AuditWriter::spawn(path.clone(), QUEUE_BYTES, sink).unwrap();
+    writer.record(&denied("torn")).unwrap();
+    assert!(writer.flush(Duration::from_secs(30)));
+    writer.record(&denied("after")).unwrap();
+    assert!(writer.flush(Duration::from_secs(30)));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "the torn line, then whole lines: {text}");
+    assert!(serde_json::from_str::<serde_json::Value>(lines[0]).is_err(), "{text}");
+    let rest: Vec<serde_json::Value> = lines[1..].iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rest[0]["name"], "after", "{text}");
+    assert_eq!((&rest[1]["event"], &rest[1]["count"]), (&"dropped".into(), &1.into()), "{text}");
 }
