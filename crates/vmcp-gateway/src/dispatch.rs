@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::JoinHandle;
 use vmcp_protocol::message::{self, is_batch, split_batch};
 use vmcp_protocol::splice;
 use vmcp_protocol::{
@@ -24,7 +25,17 @@ use crate::route::{self, Reply};
 use crate::session::{ClientInfo, Session};
 
 /// Take one frame from a client. Requests are spawned; the permit bounds how many run at once.
-pub fn accept(gw: &Arc<Gateway>, session: &Arc<Session>, frame: &[u8], permit: OwnedSemaphorePermit) {
+///
+/// Returns the task of an `initialize`: a front that reads a stream of messages (stdio,
+/// WebSocket) awaits it before reading on, since what follows depends on the session it opens
+/// (a client that pipelines `initialize` and its first calls gets them handled in that order).
+#[must_use = "a stream front awaits an initialize before reading the next message"]
+pub fn accept(
+    gw: &Arc<Gateway>,
+    session: &Arc<Session>,
+    frame: &[u8],
+    permit: OwnedSemaphorePermit,
+) -> Option<JoinHandle<()>> {
     if is_batch(frame) {
         let (gw, session) = (gw.clone(), session.clone());
         let frame = frame.to_vec();
@@ -34,7 +45,7 @@ pub fn accept(gw: &Arc<Gateway>, session: &Arc<Session>, frame: &[u8], permit: O
             }
             drop(permit);
         });
-        return;
+        return None;
     }
     match Message::parse(frame) {
         Err(e) => {
@@ -54,10 +65,11 @@ pub fn accept(gw: &Arc<Gateway>, session: &Arc<Session>, frame: &[u8], permit: O
             MessageKind::Request => {
                 let id = msg.id.as_deref().map(|i| i.get().to_owned()).unwrap_or_default();
                 let (cancelled, generation) = session.begin(&id, LogLevel::requested(msg.params()));
+                let opens_session = msg.method() == "initialize";
                 let (gw, session) = (gw.clone(), session.clone());
                 // Boxed: the future is over 5 KB, which the task would otherwise copy several
                 // times per request (into its cell, and again when it completes).
-                tokio::spawn(Box::pin(async move {
+                let task = tokio::spawn(Box::pin(async move {
                     tokio::select! {
                         line = request(&gw, &session, msg) => { session.send(line).await; }
                         _ = cancelled => tracing::debug!(session = session.id, id, "request cancelled by the client"),
@@ -65,9 +77,11 @@ pub fn accept(gw: &Arc<Gateway>, session: &Arc<Session>, frame: &[u8], permit: O
                     session.finish(&id, generation);
                     drop(permit);
                 }));
+                return opens_session.then_some(task);
             }
         },
     }
+    None
 }
 
 /// A JSON-RPC batch (2025-03-26): every element handled, the answers returned as one array.

@@ -131,3 +131,26 @@ fn resource_updates_reach_subscribers_only_and_logs_are_passed_on() {
     let log = gw.notification("notifications/message");
     assert!(log.to_string().contains("disk almost full"));
 }
+
+/// A script that writes its requests and closes its input at once (`printf ... | vmcp start`):
+/// `initialize` is handled before the lines after it (the call is not refused for want of a
+/// session), and every request sent before the input closed is answered, the slow one too,
+/// before the gateway exits on its own.
+#[test]
+fn a_client_that_closes_its_input_right_after_its_requests_gets_every_answer() {
+    let home = Home::new().fixture("f", &[]);
+    let mut gw = home.start();
+    let init = json!({ "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "script", "version": "1" } });
+    gw.send(&json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init }));
+    gw.send(&json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+    gw.send(&json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": { "name": "f__slow", "arguments": { "ms": 300 } } }));
+    gw.send(&json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/list" }));
+    gw.close_stdin();
+    for id in 1..=3 {
+        let answer = gw.response(&json!(id));
+        assert!(answer.get("result").is_some(), "request {id}: {answer}");
+    }
+    let exit = gw.wait_exit().expect("the gateway exits once its client is done");
+    assert!(exit.success(), "{exit:?}\n{}", gw.stderr());
+}

@@ -5,6 +5,7 @@
 //! cancelling what it had in flight.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
@@ -120,7 +121,11 @@ where
     while let Some(frame) = frames.next().await {
         let Ok(permit) = limit.clone().acquire_owned().await else { break };
         match frame {
-            Ok(Frame::Line(line)) => dispatch::accept(&gw, &session, &line, permit),
+            Ok(Frame::Line(line)) => {
+                if let Some(initialize) = dispatch::accept(&gw, &session, &line, permit) {
+                    let _ = initialize.await;
+                }
+            }
             Ok(Frame::TooLarge { len, head }) => {
                 tracing::warn!(
                     session = session.id,
@@ -138,6 +143,16 @@ where
         }
     }
     tracing::debug!(session = session.id, "client closed its input");
+    // Its output is still open: the requests it sent before closing its input (a script's
+    // `printf ... | vmcp start`) are answered, within the shutdown grace; then the rest are
+    // cancelled.
+    let grace = Duration::from_secs_f64(gw.cfg.shutdown_grace_secs);
+    if tokio::time::timeout(grace, limit.acquire_many(MAX_IN_FLIGHT as u32)).await.is_err() {
+        tracing::warn!(
+            session = session.id,
+            "requests still running {grace:?} after the client closed its input; cancelling them"
+        );
+    }
     gw.close_session(&session);
     drop(session);
     let _ = writer.await;

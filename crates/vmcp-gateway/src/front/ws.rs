@@ -100,7 +100,9 @@ async fn session(gw: Arc<Gateway>, peer: SocketAddr, socket: WebSocket, stop: Ca
             Ok(_) => continue,
         };
         let Ok(permit) = limit.clone().acquire_owned().await else { break };
-        dispatch::accept(&gw, &session, &data, permit);
+        if let Some(initialize) = dispatch::accept(&gw, &session, &data, permit) {
+            let _ = initialize.await;
+        }
     }
     if stop.is_cancelled() {
         // Draining: take no new request, let those in flight answer (the caller's grace period
