@@ -16,6 +16,7 @@ use vmcp_protocol::{Frame, LineCodec, ParseError, message};
 use crate::dispatch;
 use crate::gateway::Gateway;
 use crate::policy::Caller;
+use crate::session::Session;
 
 /// How many requests one client may have in flight before vMCP stops reading its input.
 const MAX_IN_FLIGHT: usize = 1024;
@@ -82,8 +83,9 @@ mod async_fd {
     }
 }
 
-/// Serve one client over the given streams until its input ends. Dropping the future ends the
-/// session at once, as if the input had ended.
+/// Serve one client over the given streams until its input ends. Dropping the future (a signal
+/// stopping `vmcp start`) closes the session at once: its requests are cancelled, its
+/// subscriptions released.
 ///
 /// The session runs as a task of the runtime rather than in the caller's future: `vmcp start`
 /// awaits this from `block_on`, i.e. on the main thread, where every line cost two cross-thread
@@ -95,7 +97,24 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let mut session = AbortOnDrop(tokio::spawn(run(gw, caller, input, output)));
-    let _ = (&mut session.0).await;
+    if let Err(e) = (&mut session.0).await
+        && e.is_panic()
+    {
+        tracing::error!("the stdio session failed: {e}");
+    }
+}
+
+/// A client's session, closed (in-flight requests cancelled, subscriptions released) when this
+/// is dropped: at the end of `run`, or when its task is aborted.
+struct Open {
+    gw: Arc<Gateway>,
+    session: Arc<Session>,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.gw.close_session(&self.session);
+    }
 }
 
 /// A task that ends when its handle is dropped.
@@ -113,7 +132,8 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (tx, rx) = mpsc::channel::<String>(1024);
-    let session = gw.open_session(caller, tx);
+    let open = Open { session: gw.open_session(caller, tx), gw: gw.clone() };
+    let session = &open.session;
     let writer = tokio::spawn(write_loop(output, rx));
     let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let max = gw.cfg.max_message_size;
@@ -122,7 +142,7 @@ where
         let Ok(permit) = limit.clone().acquire_owned().await else { break };
         match frame {
             Ok(Frame::Line(line)) => {
-                if let Some(initialize) = dispatch::accept(&gw, &session, &line, permit) {
+                if let Some(initialize) = dispatch::accept(&gw, session, &line, permit) {
                     let _ = initialize.await;
                 }
             }
@@ -153,8 +173,7 @@ where
             "requests still running {grace:?} after the client closed its input; cancelling them"
         );
     }
-    gw.close_session(&session);
-    drop(session);
+    drop(open);
     let _ = writer.await;
 }
 
