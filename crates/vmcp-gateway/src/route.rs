@@ -46,7 +46,7 @@ pub async fn forward(
     method: &str,
     params: Option<&str>,
 ) -> Result<Reply, RpcError> {
-    let routed = resolve(gw, session, method, params)?;
+    let routed = resolve(gw, session, method, method, params)?;
     let m = &routed.mounted;
     let shape = Shape::of(&routed.params);
     // A modern client's retry of a call vMCP parked for input: resume that very call.
@@ -277,10 +277,15 @@ fn param_headers(
     spec.map(|s| crate::param_headers::headers_for(&s, splice::get(p, "arguments"))).unwrap_or_default()
 }
 
+/// The server that owns a request's target, once the policy lets the caller use it (a refusal is
+/// audited under `asked`, the method the client sent: `method` itself, except for the
+/// `resources/subscribe` a modern `subscriptions/listen` makes), and its params in the backend's
+/// own names.
 pub(crate) fn resolve<'a>(
     gw: &Gateway,
     session: &Session,
     method: &str,
+    asked: &str,
     params: Option<&'a str>,
 ) -> Result<Routed<'a>, RpcError> {
     let mounts = gw.mounts();
@@ -327,7 +332,7 @@ pub(crate) fn resolve<'a>(
     };
     let mounted = mounts.servers[server].clone();
     Policy::check(&session.caller, Subject { server: &mounted.spec.id, kind, name: &name })
-        .map_err(|refused| refused.audited(method))?;
+        .map_err(|refused| refused.audited(asked))?;
     let params = match rename {
         Some((path, original)) => Cow::Owned(
             splice::edit_path(p, path, Op::Replace(&splice::quote(&original)))

@@ -187,7 +187,18 @@ pub async fn handle(
     method: &str,
     params: Option<&str>,
 ) -> Result<Reply, RpcError> {
-    let routed = route::resolve(gw, session, method, params)?;
+    handle_as(gw, session, method, method, params).await
+}
+
+/// [`handle`], with a refusal audited under `asked`, the method the client sent.
+async fn handle_as(
+    gw: &Arc<Gateway>,
+    session: &Arc<Session>,
+    method: &str,
+    asked: &str,
+    params: Option<&str>,
+) -> Result<Reply, RpcError> {
+    let routed = route::resolve(gw, session, method, asked, params)?;
     let m = routed.mounted;
     let uri = splice::get(&routed.params, "uri")
         .and_then(splice::as_str)
@@ -235,7 +246,7 @@ impl Drop for UndoSubscribe<'_> {
 /// A modern client's listen names `uri`: subscribe this session through vMCP.
 pub async fn for_listener(gw: &Arc<Gateway>, session: &Arc<Session>, uri: &str) -> Result<(), RpcError> {
     let params = format!(r#"{{"uri":{}}}"#, splice::quote(uri));
-    handle(gw, session, "resources/subscribe", Some(&params)).await.map(|_| ())
+    handle_as(gw, session, "resources/subscribe", "subscriptions/listen", Some(&params)).await.map(|_| ())
 }
 
 /// Count the session's subscribe `token` on (server, its replica, uri); the first one subscribes

@@ -350,6 +350,28 @@ fn seed_scenario_limited_persona_over_stdio() {
     assert_eq!(error_code(&r), Some(3002), "{r}");
 }
 
+/// A modern client's `subscriptions/listen` naming a resource its persona may not use is refused,
+/// and the audit line names the method the client sent, not the subscribe vMCP makes for it.
+#[test]
+fn a_refused_listen_is_audited_as_the_listen_the_client_sent() {
+    let home = two_servers();
+    let mut gw = Gateway::spawn(home.path(), &["start", "--persona", "limited"]);
+    let params = json!({ "notifications": { "resourceSubscriptions": ["fixture://static/hello"] }, "_meta": modern_meta() });
+    let r = gw.call("subscriptions/listen", params);
+    assert_eq!(error_code(&r), Some(3002), "{r}");
+    gw.close_stdin();
+    assert!(gw.wait_exit().is_some_and(|s| s.success()), "the gateway stops cleanly");
+    let audit = std::fs::read_to_string(home.path().join("logs/audit.log")).unwrap();
+    let denied: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["event"] == "denied")
+        .collect();
+    assert_eq!(denied.len(), 1, "{audit}");
+    assert_eq!(denied[0]["method"], "subscriptions/listen", "{audit}");
+    assert_eq!(denied[0]["server"], "server2", "{audit}");
+}
+
 #[test]
 fn isolation_over_stdio_and_streamable_http_both_eras() {
     let home = two_servers();
