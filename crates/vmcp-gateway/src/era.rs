@@ -27,7 +27,10 @@ pub fn to_backend<'a>(
 ) -> Option<Cow<'a, str>> {
     match up.era() {
         Some(Era::Modern) => {
-            if meta::request_version(params).is_some() && meta::request_capabilities(params).is_some() {
+            if params.is_some_and(meta::may_carry_modern)
+                && meta::request_version(params).is_some()
+                && meta::request_capabilities(params).is_some()
+            {
                 return params.map(Cow::Borrowed);
             }
             let info = session.map(Session::info).unwrap_or_default();
@@ -40,6 +43,7 @@ pub fn to_backend<'a>(
             });
             Some(Cow::Owned(with_level.unwrap_or(with_meta)))
         }
+        // `strip_modern` first checks cheaply whether there is anything to strip.
         _ => params.map(|p| meta::strip_modern(p).map_or(Cow::Borrowed(p), Cow::Owned)),
     }
 }

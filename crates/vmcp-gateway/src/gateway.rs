@@ -182,7 +182,6 @@ impl Gateway {
         *self.mounts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
     }
 
-    /// The current snapshot (cheap: one `Arc` clone).
     /// Require authentication on the network fronts (call before serving them).
     pub fn set_auth(&self, auth: Arc<crate::front::http::auth::Auth>) {
         let _ = self.auth.set(auth);
@@ -192,12 +191,17 @@ impl Gateway {
         self.auth.get()
     }
 
+    /// The current snapshot (cheap: one `Arc` clone).
     pub fn mounts(&self) -> Arc<Mounts> {
         self.mounts.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Wait until the first mount attempt of every server has finished (or `limit` passed).
     pub async fn wait_ready(&self, limit: Duration) {
+        // Every request asks; once ready, a look at the value (no timer, no subscription).
+        if *self.ready.borrow() {
+            return;
+        }
         let mut rx = self.ready.subscribe();
         let _ = tokio::time::timeout(limit, rx.wait_for(|r| *r)).await;
     }

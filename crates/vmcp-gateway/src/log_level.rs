@@ -24,9 +24,11 @@ impl LogLevel {
         splice::quote(NAMES[self.0 as usize])
     }
 
-    /// The level a modern request asked for in its `_meta`.
+    /// The level a modern request asked for in its `_meta`. Read on every request, so params
+    /// that cannot hold the key (most requests) are told apart without reading their members.
     pub fn requested(params: Option<&str>) -> Option<Self> {
-        let meta = splice::get(params?, "_meta")?;
+        let params = params.filter(|p| meta::may_carry_log_level(p))?;
+        let meta = splice::get(params, "_meta")?;
         Self::from_json(splice::get(meta, meta::LOG_LEVEL)?)
     }
 
@@ -51,6 +53,9 @@ mod tests {
         let params = r#"{"name":"x","_meta":{"io.modelcontextprotocol/logLevel":"info"}}"#;
         assert_eq!(LogLevel::requested(Some(params)), LogLevel::from_json("\"info\""));
         assert_eq!(LogLevel::requested(Some(r#"{"name":"x"}"#)), None);
+        // The key spelled with an escape is the same key.
+        let escaped = r#"{"_meta":{"io.modelcontextprotocol\/logLevel":"error"}}"#;
+        assert_eq!(LogLevel::requested(Some(escaped)), LogLevel::from_json("\"error\""));
         assert_eq!(
             LogLevel::of_message(Some(r#"{"level":"error","data":1}"#)),
             LogLevel::from_json("\"error\"").unwrap()

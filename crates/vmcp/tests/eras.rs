@@ -159,3 +159,34 @@ fn a_legacy_client_gets_list_changes_from_a_modern_backend() {
     gw.notification("notifications/tools/list_changed");
     assert!(gw.tool_names().contains(&"mod__fresh".to_owned()));
 }
+
+/// A modern client asks for logs per request (`_meta` logLevel): a backend's log lines for that
+/// request reach it at or above that level, and none for requests that did not ask. The key is
+/// the same key when spelled with escapes (the gateway's quick check must not miss it).
+#[test]
+fn a_modern_clients_log_level_is_read_from_each_request() {
+    let home = Home::new().fixture("leg", &[]);
+    let mut gw = home.start();
+    let log = |level: &str, message: &str, asked: Option<&str>| {
+        let mut p =
+            modern(json!({ "name": "leg__log", "arguments": { "level": level, "message": message } }));
+        if let Some(asked) = asked {
+            p["_meta"]["io.modelcontextprotocol/logLevel"] = json!(asked);
+        }
+        p
+    };
+    gw.ok("tools/call", log("error", "not asked", None));
+    gw.ok("tools/call", log("info", "below", Some("warning")));
+    gw.ok("tools/call", log("error", "above", Some("warning")));
+    assert_eq!(gw.notification("notifications/message")["params"]["data"], "above");
+
+    let request = json!({ "jsonrpc": "2.0", "id": "escaped", "method": "tools/call",
+        "params": log("critical", "escaped", Some("error")) });
+    let raw = request.to_string().replace("modelcontextprotocol/logLevel", r"modelcontextprotocol\/logLevel");
+    assert!(raw.contains(r"\/logLevel"), "{raw}");
+    gw.send_raw(&raw);
+    assert!(gw.response(&json!("escaped")).get("result").is_some());
+    let logs = gw.drain_notifications("notifications/message");
+    let data: Vec<&Value> = logs.iter().map(|l| &l["params"]["data"]).collect();
+    assert_eq!(data, [&json!("escaped")]);
+}
