@@ -187,8 +187,9 @@ impl Session {
     /// Forget a finished request (only if the entry is still the one `begin` made).
     pub fn finish(&self, id: &str, generation: u64) {
         let mut map = lock(&self.inflight);
-        if map.get(id).is_some_and(|e| e.generation == generation) {
-            map.remove(id);
+        // One lookup in the usual case; an entry a reused id made since goes back untouched.
+        if let Some(newer) = map.remove(id).filter(|e| e.generation != generation) {
+            map.insert(id.into(), newer);
         }
     }
 
