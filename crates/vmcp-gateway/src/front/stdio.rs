@@ -225,6 +225,39 @@ mod tests {
         }
     }
 
+    /// A session whose `serve` is dropped (a signal stopping `vmcp start`) is closed, as one
+    /// whose input ended: its requests in flight are cancelled and it leaves the gateway's table.
+    /// Here a modern `subscriptions/listen`, which runs until cancelled, keeps the session alive
+    /// unless the session is closed.
+    #[tokio::test]
+    async fn a_session_whose_serve_is_dropped_is_closed() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+        let gw = crate::gateway::Gateway::start(vmcp_config::GatewayConfig::default(), Vec::new());
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let (input, output) = tokio::io::split(server);
+        let serving =
+            tokio::spawn(super::serve(gw.clone(), crate::policy::Caller::local_user(), input, output));
+        let (from_gateway, mut to_gateway) = tokio::io::split(client);
+        let meta = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+        let listen = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{{"notifications":{{}},"_meta":{meta}}}}}"#
+        );
+        to_gateway.write_all(format!("{listen}\n").as_bytes()).await.unwrap();
+        let mut lines = BufReader::new(from_gateway).lines();
+        let first = lines.next_line().await.unwrap().expect("the gateway answers");
+        assert!(first.contains("notifications/subscriptions/acknowledged"), "{first}");
+        assert_eq!(gw.sessions().len(), 1, "the listen holds the session open");
+
+        serving.abort();
+        assert!(serving.await.unwrap_err().is_cancelled());
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !gw.sessions().is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "the session was never closed");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Answers that become ready together (a backend's batch completing many requests) reach the
     /// client in one write, i.e. one wake-up of the client, not one per answer. The runtime is
     /// `vmcp start`'s: one worker, where a task that wakes the writer would otherwise have it run
