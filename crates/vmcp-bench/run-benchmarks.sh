@@ -61,6 +61,13 @@ echo
 "$bench" compare -c 32 "${call32[@]}" -- "$fixture"
 echo
 
+echo '## Gateway stdio: tools/call, modern era (2026-07-28: `_meta` on every request, no session)'
+echo
+"$bench" compare --modern -c 1 "${call1[@]}" -- "$fixture" --era modern
+echo
+"$bench" compare --modern -c 32 "${call32[@]}" -- "$fixture" --era modern
+echo
+
 echo "## Gateway stdio: tools/list with 1,000 tools"
 echo
 "$bench" compare --method tools/list --label "tools/list 1,000 tools c=1" "${list[@]}" -- "$fixture" --tools 1000

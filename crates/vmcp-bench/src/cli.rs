@@ -159,6 +159,11 @@ pub struct Load {
     /// Pass the servers' stderr through (otherwise its last lines are shown only on failure).
     #[arg(long)]
     pub show_stderr: bool,
+    /// Speak the modern era (2026-07-28): no `initialize`, the version and capabilities in every
+    /// request's `_meta` (stdio runs only; give the server its own modern flag, e.g.
+    /// `-- vmcp-fixture --era modern`).
+    #[arg(long)]
+    pub modern: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

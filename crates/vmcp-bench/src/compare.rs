@@ -52,7 +52,7 @@ pub async fn run(work: &Workload, setup: &Setup<'_>, servers: &mut Servers) -> a
         servers.spawn(&Spawn { label: "vMCP".into(), command: start, env, show_stderr: work.show_stderr })?;
     for i in [direct, through] {
         let server = servers.get(i);
-        let version = server.handshake(work.startup_timeout).await?;
+        let version = server.open(work).await?;
         eprintln!("vmcp-bench: {} ready (protocol {version})", server.label());
         server.probe(work).await?;
     }

@@ -107,7 +107,7 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
             Ok(out)
         }
         Command::HttpCompare { how: cli::Comparing { load, vmcp, rounds, label } } => {
-            let work = Workload::from_load(&load)?;
+            let work = Workload::legacy_only(&load)?;
             let (vmcp, home) = vmcp_and_home(vmcp, servers)?;
             let setup = network::Setup { vmcp: &vmcp, home: &home, startup_timeout: work.startup_timeout };
             let result = network::compare(&work, &setup, rounds).await?;
@@ -119,7 +119,7 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
             Ok(out)
         }
         Command::Sessions { load, vmcp, sessions, calls } => {
-            let work = Workload::from_load(&load)?;
+            let work = Workload::legacy_only(&load)?;
             let (vmcp, home) = vmcp_and_home(vmcp, servers)?;
             let setup = network::Setup { vmcp: &vmcp, home: &home, startup_timeout: work.startup_timeout };
             let n = usize::try_from(sessions)?;
@@ -136,7 +136,7 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
             Ok(table)
         }
         Command::IdleMemory { load, vmcp, settle, command } => {
-            let work = Workload::from_load(&load)?;
+            let work = Workload::legacy_only(&load)?;
             let settle = std::time::Duration::try_from_secs_f64(settle)
                 .map_err(|_| UsageError("--settle must be a number of seconds".into()))?;
             let (vmcp, home) = vmcp_and_home(vmcp, servers)?;
@@ -171,7 +171,7 @@ async fn single(work: &Workload, command: &[String], servers: &mut Servers) -> a
     };
     let index = servers.spawn(&spec)?;
     let server = servers.get(index);
-    let version = server.handshake(work.startup_timeout).await?;
+    let version = server.open(work).await?;
     eprintln!("vmcp-bench: server ready (protocol {version})");
     server.probe(work).await?;
     server.drive(work, work.warmup, None).await?;

@@ -109,6 +109,15 @@ impl Server {
         self.child.id()
     }
 
+    /// Ready the connection for `work`: the legacy handshake, or nothing for a modern workload
+    /// (each request carries its version). Returns the protocol version in use.
+    pub async fn open(&mut self, work: &Workload) -> anyhow::Result<String> {
+        if work.modern {
+            return Ok(format!("{}, modern: no handshake", vmcp_protocol::version::MODERN));
+        }
+        self.handshake(work.startup_timeout).await
+    }
+
     /// The legacy handshake: `initialize`, then `notifications/initialized`. Returns the
     /// protocol version the server chose.
     pub async fn handshake(&mut self, timeout: Duration) -> anyhow::Result<String> {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::value::RawValue;
-use vmcp_protocol::{message, splice};
+use vmcp_protocol::{message, meta, splice};
 
 use crate::cli::{Load, Method};
 
@@ -19,6 +19,8 @@ pub struct Workload {
     pub startup_timeout: Duration,
     pub show_stderr: bool,
     pub allow_errors: bool,
+    /// Modern-era requests (no handshake; `_meta` on each).
+    pub modern: bool,
     label: String,
 }
 
@@ -49,9 +51,11 @@ impl Workload {
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| UsageError(format!("--{what} must be a positive number of seconds")))
         };
+        let params = if load.modern { Some(meta::add_modern(params.as_deref(), "{}")) } else { params };
+        let era = if load.modern { " modern" } else { "" };
         let label = match load.method {
-            Method::ToolsCall => format!("tools/call {} c={}", load.tool, load.concurrency),
-            _ => format!("{method} c={}", load.concurrency),
+            Method::ToolsCall => format!("tools/call {}{era} c={}", load.tool, load.concurrency),
+            _ => format!("{method}{era} c={}", load.concurrency),
         };
         Ok(Self {
             method,
@@ -63,8 +67,17 @@ impl Workload {
             startup_timeout: seconds("startup-timeout", load.startup_timeout)?,
             show_stderr: load.show_stderr,
             allow_errors: load.allow_errors,
+            modern: load.modern,
             label,
         })
+    }
+
+    /// A workload for the HTTP commands, which speak the legacy era only.
+    pub fn legacy_only(load: &Load) -> Result<Self, UsageError> {
+        if load.modern {
+            return Err(UsageError("--modern is for the stdio runs (`stdio`, `compare`)".into()));
+        }
+        Self::from_load(load)
     }
 
     /// The request line (with its newline) for this id.
@@ -107,6 +120,21 @@ mod tests {
         let w = workload(&["--method", "tools/list", "-c", "4"]).unwrap();
         assert_eq!(w.line(1), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}\n");
         assert_eq!(w.label(), "tools/list c=4");
+    }
+
+    #[test]
+    fn modern_requests_carry_the_version_and_capabilities_in_their_meta() {
+        let w = workload(&["--modern", "--tool", "echo", "--args", r#"{"text":"a"}"#]).unwrap();
+        let line: serde_json::Value = serde_json::from_str(&w.line(5)).unwrap();
+        assert_eq!(line["params"]["name"], "echo");
+        assert_eq!(line["params"]["arguments"]["text"], "a");
+        assert_eq!(line["params"]["_meta"][meta::PROTOCOL_VERSION], "2026-07-28");
+        assert!(line["params"]["_meta"][meta::CLIENT_CAPABILITIES].is_object());
+        assert_eq!(w.label(), "tools/call echo modern c=1");
+        let list: serde_json::Value =
+            serde_json::from_str(&workload(&["--modern", "--method", "tools/list"]).unwrap().line(1))
+                .unwrap();
+        assert_eq!(list["params"]["_meta"][meta::PROTOCOL_VERSION], "2026-07-28");
     }
 
     #[test]
