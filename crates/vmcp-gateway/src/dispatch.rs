@@ -157,17 +157,20 @@ fn check_era(session: &Session, msg: &Message) -> Result<(), RpcError> {
     if matches!(method, "initialize" | "ping") || session.era() == Some(Era::Legacy) {
         return Ok(());
     }
-    match meta::request_version(msg.params()) {
+    // `_meta` found once, then its two keys read in it.
+    let request_meta = msg.params().and_then(|p| splice::get(p, "_meta"));
+    let requested =
+        request_meta.and_then(|m| splice::get(m, meta::PROTOCOL_VERSION)).and_then(splice::as_str);
+    match requested {
         Some(v) if v == version::MODERN => {
-            if meta::request_capabilities(msg.params()).is_none() {
+            let Some(caps) = request_meta.and_then(|m| splice::get(m, meta::CLIENT_CAPABILITIES)) else {
                 return Err(RpcError::new(
                     ErrorCode::InvalidParams,
                     format!("params._meta is missing the required key `{}`", meta::CLIENT_CAPABILITIES),
                 ));
-            }
+            };
             if session.era().is_none() {
-                let caps = meta::request_capabilities(msg.params())
-                    .and_then(|c| serde_json::value::RawValue::from_string(c.to_owned()).ok());
+                let caps = serde_json::value::RawValue::from_string(caps.to_owned()).ok();
                 session.set_info(ClientInfo {
                     era: Some(Era::Modern),
                     version: Some(ProtocolVersion::V2026_07_28),

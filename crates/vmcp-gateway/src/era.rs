@@ -25,12 +25,23 @@ pub fn to_backend<'a>(
     up: &Upstream,
     session: Option<&Session>,
 ) -> Option<Cow<'a, str>> {
+    to_backend_meta(params, None, up, session)
+}
+
+/// [`to_backend`], given the params' `_meta` object when the caller has read it already
+/// (`None`: not read, looked up here if needed).
+pub fn to_backend_meta<'a>(
+    params: Option<&'a str>,
+    known_meta: Option<&str>,
+    up: &Upstream,
+    session: Option<&Session>,
+) -> Option<Cow<'a, str>> {
     match up.era() {
         Some(Era::Modern) => {
-            if params.is_some_and(meta::may_carry_modern)
-                && meta::request_version(params).is_some()
-                && meta::request_capabilities(params).is_some()
-            {
+            let request_meta = known_meta.or_else(|| {
+                params.filter(|p| meta::may_carry_modern(p)).and_then(|p| splice::get(p, "_meta"))
+            });
+            if request_meta.is_some_and(meta::carries_modern) {
                 return params.map(Cow::Borrowed);
             }
             let info = session.map(Session::info).unwrap_or_default();

@@ -46,6 +46,12 @@ pub fn may_carry_log_level(text: &str) -> bool {
     may_hold(text, LOG_LEVEL)
 }
 
+/// Whether a request's `_meta` object (its text) carries what every modern request must: the
+/// protocol version and the client's capabilities.
+pub fn carries_modern(meta: &str) -> bool {
+    splice::get(meta, PROTOCOL_VERSION).is_some() && splice::get(meta, CLIENT_CAPABILITIES).is_some()
+}
+
 /// The protocol version a request's `_meta` names, if any.
 pub fn request_version(params: Option<&str>) -> Option<Cow<'_, str>> {
     splice::get_path(params?, &["_meta", PROTOCOL_VERSION]).and_then(splice::as_str)
