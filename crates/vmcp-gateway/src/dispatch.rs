@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::task::JoinHandle;
 use vmcp_protocol::message::{self, is_batch, split_batch};
 use vmcp_protocol::splice;
 use vmcp_protocol::{
@@ -25,27 +24,23 @@ use crate::route::{self, Reply};
 use crate::session::{ClientInfo, Session};
 
 /// Take one frame from a client. Requests are spawned; the permit bounds how many run at once.
-///
-/// Returns the task of an `initialize`: a front that reads a stream of messages (stdio,
-/// WebSocket) awaits it before reading on, since what follows depends on the session it opens
-/// (a client that pipelines `initialize` and its first calls gets them handled in that order).
-#[must_use = "a stream front awaits an initialize before reading the next message"]
-pub fn accept(
-    gw: &Arc<Gateway>,
-    session: &Arc<Session>,
-    frame: &[u8],
-    permit: OwnedSemaphorePermit,
-) -> Option<JoinHandle<()>> {
+/// A request accepted while the session's `initialize` runs waits for it before it runs (what
+/// it does depends on the session `initialize` opens), so a client that pipelines `initialize`
+/// and its first calls gets them handled in that order; responses and notifications are handled
+/// at once (a backend may be waiting for the client's answer to finish starting).
+pub fn accept(gw: &Arc<Gateway>, session: &Arc<Session>, frame: &[u8], permit: OwnedSemaphorePermit) {
+    let gate = session.opening_gate();
     if is_batch(frame) {
         let (gw, session) = (gw.clone(), session.clone());
         let frame = frame.to_vec();
         tokio::spawn(async move {
+            opened(gate).await;
             if let Some(line) = batch(&gw, &session, &frame).await {
                 session.send(line).await;
             }
             drop(permit);
         });
-        return None;
+        return;
     }
     match Message::parse(frame) {
         Err(e) => {
@@ -65,23 +60,31 @@ pub fn accept(
             MessageKind::Request => {
                 let id = msg.id.as_deref().map(|i| i.get().to_owned()).unwrap_or_default();
                 let (cancelled, generation) = session.begin(&id, LogLevel::requested(msg.params()));
-                let opens_session = msg.method() == "initialize";
+                let opening = if msg.method() == "initialize" { session.begin_opening() } else { None };
                 let (gw, session) = (gw.clone(), session.clone());
                 // Boxed: the future is over 5 KB, which the task would otherwise copy several
                 // times per request (into its cell, and again when it completes).
-                let task = tokio::spawn(Box::pin(async move {
+                tokio::spawn(Box::pin(async move {
                     tokio::select! {
-                        line = request(&gw, &session, msg) => { session.send(line).await; }
+                        line = async { opened(gate).await; request(&gw, &session, msg).await } => {
+                            session.send(line).await;
+                        }
                         _ = cancelled => tracing::debug!(session = session.id, id, "request cancelled by the client"),
                     }
+                    drop(opening);
                     session.finish(&id, generation);
                     drop(permit);
                 }));
-                return opens_session.then_some(task);
             }
         },
     }
-    None
+}
+
+/// Wait for the `initialize` a request was accepted behind, if any ([`Session::opening_gate`]).
+async fn opened(gate: Option<Arc<tokio::sync::RwLock<()>>>) {
+    if let Some(gate) = gate {
+        drop(gate.read().await);
+    }
 }
 
 /// A JSON-RPC batch (2025-03-26): every element handled, the answers returned as one array.

@@ -70,7 +70,8 @@ pub fn tag(method: &str, params: Option<&str>, subscription: &str) -> String {
     message::notification(method, Some(&p))
 }
 
-/// Serve a client's listen request until it is cancelled (the task is dropped) or vMCP stops.
+/// Serve a client's listen request until it is cancelled (the task is dropped), vMCP stops or
+/// the client's input ends (stdio).
 pub async fn serve(
     gw: &Arc<Gateway>,
     session: &Arc<Session>,
@@ -87,7 +88,10 @@ pub async fn serve(
     }
     let _registration = session.add_listener(id, filter);
     session.send(tag("notifications/subscriptions/acknowledged", Some(&ack_params), id)).await;
-    gw.stopping().await;
+    tokio::select! {
+        () = gw.stopping() => {}
+        () = session.input_closed() => {}
+    }
     Ok(format!(r#"{{"resultType":"complete","_meta":{{{}:{}}}}}"#, splice::quote(meta::SUBSCRIPTION_ID), id))
 }
 

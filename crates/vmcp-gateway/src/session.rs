@@ -4,11 +4,12 @@
 //! Invariant: a session never talks to backends itself; the dispatcher and the relay do.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedRwLockWriteGuard, RwLock, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use vmcp_protocol::{Era, Message, ProtocolVersion};
 
 use crate::listen::Filter;
@@ -53,6 +54,26 @@ pub struct Session {
     /// Per-request streams (an HTTP POST answered as SSE): messages related to that request go
     /// there instead of the session's own channel.
     streams: Mutex<HashMap<Box<str>, mpsc::Sender<String>>>,
+    /// Held for writing while an `initialize` runs ([`Session::begin_opening`]): the requests
+    /// accepted after it wait for it, since what they do depends on the session it opens; the
+    /// client's responses and notifications go on being handled meanwhile.
+    opening: Arc<RwLock<()>>,
+    /// Whether an `initialize` holds `opening` (the usual request skips the lock).
+    opening_now: Arc<AtomicBool>,
+    /// Cancelled when the client's input has ended (stdio): its listens end with their result.
+    input_closed: CancellationToken,
+}
+
+/// An `initialize` running: dropped when it has answered.
+pub struct Opening {
+    _gate: OwnedRwLockWriteGuard<()>,
+    now: Arc<AtomicBool>,
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        self.now.store(false, Ordering::Release);
+    }
 }
 
 /// Closes a per-request stream registration when the request ends.
@@ -94,7 +115,35 @@ impl Session {
             next_subscription: AtomicU64::new(0),
             listeners: Mutex::default(),
             streams: Mutex::default(),
+            opening: Arc::default(),
+            opening_now: Arc::default(),
+            input_closed: CancellationToken::new(),
         }
+    }
+
+    /// An `initialize` is accepted: until the returned guard drops, the requests accepted after
+    /// it wait ([`Session::opening_gate`]). `None` if another one is running (it waits for that
+    /// one like any request).
+    pub fn begin_opening(&self) -> Option<Opening> {
+        let gate = self.opening.clone().try_write_owned().ok()?;
+        self.opening_now.store(true, Ordering::Release);
+        Some(Opening { _gate: gate, now: self.opening_now.clone() })
+    }
+
+    /// What a request accepted now must wait for before it runs: the `initialize` accepted
+    /// before it, if that is still running.
+    pub fn opening_gate(&self) -> Option<Arc<RwLock<()>>> {
+        self.opening_now.load(Ordering::Acquire).then(|| self.opening.clone())
+    }
+
+    /// The client's input has ended (its output may still be open): its listens end.
+    pub fn close_input(&self) {
+        self.input_closed.cancel();
+    }
+
+    /// Resolves once [`Session::close_input`] has been called.
+    pub async fn input_closed(&self) {
+        self.input_closed.cancelled().await;
     }
 
     /// Queue a message for the client (a response, notification or request line, no newline).

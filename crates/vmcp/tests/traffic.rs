@@ -154,3 +154,22 @@ fn a_client_that_closes_its_input_right_after_its_requests_gets_every_answer() {
     let exit = gw.wait_exit().expect("the gateway exits once its client is done");
     assert!(exit.success(), "{exit:?}\n{}", gw.stderr());
 }
+
+/// A modern client that closes its input while a `subscriptions/listen` is open gets the
+/// listen's final result, and the gateway stops at once: the listen is not left to be cut off
+/// (unanswered) at the end of the shutdown grace.
+#[test]
+fn a_listen_open_when_the_input_closes_ends_with_its_result() {
+    let home = Home::new().fixture("f", &[]);
+    let mut gw = home.start();
+    let meta = json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} });
+    gw.send(&json!({ "jsonrpc": "2.0", "id": 7, "method": "subscriptions/listen",
+        "params": { "notifications": { "toolsListChanged": true }, "_meta": meta } }));
+    gw.notification("notifications/subscriptions/acknowledged");
+    gw.close_stdin();
+    let end = gw.response(&json!(7));
+    assert_eq!(end["result"]["resultType"], "complete", "{end}");
+    let exit = gw.wait_exit().expect("the gateway exits once its client is done");
+    assert!(exit.success(), "{exit:?}");
+    assert!(!gw.stderr().contains("requests still running"), "{}", gw.stderr());
+}

@@ -141,11 +141,7 @@ where
     while let Some(frame) = frames.next().await {
         let Ok(permit) = limit.clone().acquire_owned().await else { break };
         match frame {
-            Ok(Frame::Line(line)) => {
-                if let Some(initialize) = dispatch::accept(&gw, session, &line, permit) {
-                    let _ = initialize.await;
-                }
-            }
+            Ok(Frame::Line(line)) => dispatch::accept(&gw, session, &line, permit),
             Ok(Frame::TooLarge { len, head }) => {
                 tracing::warn!(
                     session = session.id,
@@ -165,7 +161,8 @@ where
     tracing::debug!(session = session.id, "client closed its input");
     // Its output is still open: the requests it sent before closing its input (a script's
     // `printf ... | vmcp start`) are answered, within the shutdown grace; then the rest are
-    // cancelled.
+    // cancelled. Its listens, which would run until vMCP stops, end now with their result.
+    session.close_input();
     let grace = Duration::from_secs_f64(gw.cfg.shutdown_grace_secs);
     if tokio::time::timeout(grace, limit.acquire_many(MAX_IN_FLIGHT as u32)).await.is_err() {
         tracing::warn!(
@@ -256,6 +253,47 @@ mod tests {
             assert!(tokio::time::Instant::now() < deadline, "the session was never closed");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
+    }
+
+    /// While `initialize` waits for the servers to start, the client's input is still read: its
+    /// answer to a request vMCP sent it (a backend asking for roots while it starts, say) is
+    /// delivered at once instead of after `initialize` (which could wait for that very backend).
+    /// The backend here never answers its own handshake, so `initialize` waits its full startup
+    /// timeout (15 s); the answer must not.
+    #[tokio::test]
+    async fn the_clients_answers_are_read_while_initialize_waits_for_the_servers() {
+        use tokio::io::AsyncWriteExt;
+
+        let servers =
+            serde_json::json!({ "servers": [{ "id": "mute", "command": "sleep", "args": ["600"] }] });
+        let spec =
+            vmcp_config::ServersFile::parse(std::path::Path::new("servers.json"), &servers.to_string())
+                .unwrap()
+                .servers
+                .remove(0);
+        let gw = crate::gateway::Gateway::start(vmcp_config::GatewayConfig::default(), vec![spec]);
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let (input, output) = tokio::io::split(server);
+        let serving =
+            tokio::spawn(super::serve(gw.clone(), crate::policy::Caller::local_user(), input, output));
+        let (_from_gateway, mut to_gateway) = tokio::io::split(client);
+        let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"roots":{}},"clientInfo":{"name":"t","version":"1"}}}"#;
+        to_gateway.write_all(format!("{init}\n").as_bytes()).await.unwrap();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        let session = loop {
+            if let Some(s) = gw.sessions().pop() {
+                break s;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no session");
+            tokio::task::yield_now().await;
+        };
+        let (asked, answer) = session.begin_outgoing();
+        let reply = format!(r#"{{"jsonrpc":"2.0","id":{asked},"result":{{"roots":[]}}}}"#);
+        to_gateway.write_all(format!("{reply}\n").as_bytes()).await.unwrap();
+        let got = tokio::time::timeout_at(deadline, answer).await;
+        assert!(got.is_ok_and(|m| m.is_ok()), "the answer was not read while initialize waited");
+        serving.abort();
+        gw.shutdown().await;
     }
 
     /// Answers that become ready together (a backend's batch completing many requests) reach the

@@ -100,9 +100,7 @@ async fn session(gw: Arc<Gateway>, peer: SocketAddr, socket: WebSocket, stop: Ca
             Ok(_) => continue,
         };
         let Ok(permit) = limit.clone().acquire_owned().await else { break };
-        if let Some(initialize) = dispatch::accept(&gw, &session, &data, permit) {
-            let _ = initialize.await;
-        }
+        dispatch::accept(&gw, &session, &data, permit);
     }
     if stop.is_cancelled() {
         // Draining: take no new request, let those in flight answer (the caller's grace period

@@ -109,7 +109,6 @@ pub(super) async fn message(
     let Ok(permit) = sse.in_flight.clone().acquire_owned().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    // Each POST is its own message: the client awaits its `initialize` answer on the stream.
-    let _ = dispatch::accept(&st.gw, &sse.session, &body, permit);
+    dispatch::accept(&st.gw, &sse.session, &body, permit);
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }
