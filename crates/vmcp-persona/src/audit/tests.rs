@@ -203,7 +203,9 @@ fn a_write_cut_short_leaves_the_lines_after_it_whole() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "the torn line, then whole lines: {text}");
     assert!(serde_json::from_str::<serde_json::Value>(lines[0]).is_err(), "{text}");
+    // Both whole, in either order: the `dropped` line goes out with whichever batch follows the
+    // torn write, the writer's next wake-up (the flush) or the `after` line.
     let rest: Vec<serde_json::Value> = lines[1..].iter().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(rest[0]["name"], "after", "{text}");
-    assert_eq!((&rest[1]["event"], &rest[1]["count"]), (&"dropped".into(), &1.into()), "{text}");
+    assert!(rest.iter().any(|l| l["name"] == "after"), "{text}");
+    assert!(rest.iter().any(|l| l["event"] == "dropped" && l["count"] == 1), "{text}");
 }
