@@ -47,7 +47,7 @@ use crate::era;
 use crate::gateway::{Gateway, Mounted};
 use crate::mounted::Replica;
 use crate::route::{self, Reply};
-use crate::session::Session;
+use crate::session::{Session, lock};
 use crate::upstream::{Upstream, UpstreamError};
 
 mod remount;
@@ -138,10 +138,6 @@ async fn after(before: Option<Answered>) {
         // Nothing is ever sent: this returns when its sender is dropped.
         let _ = before.changed().await;
     }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A session counted on a backend subscription.
