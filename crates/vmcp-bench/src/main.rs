@@ -99,12 +99,7 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
             let (vmcp, home) = vmcp_and_home(vmcp, servers)?;
             let setup = compare::Setup { vmcp: &vmcp, home: &home, command: &command, rounds };
             let result = compare::run(&work, &setup, servers).await?;
-            let label = label.as_deref().unwrap_or(work.label());
-            let mut out = report::comparison(label, &result.direct, &result.vmcp);
-            if let Some(cpu) = &result.cpu {
-                out.push_str(&report::cpu_line(cpu));
-            }
-            Ok(out)
+            Ok(report::compared(label.as_deref().unwrap_or(work.label()), &result))
         }
         Command::HttpCompare { how: cli::Comparing { load, vmcp, rounds, label } } => {
             let work = Workload::legacy_only(&load)?;
@@ -112,11 +107,7 @@ async fn run_command(command: Command, servers: &mut Servers) -> anyhow::Result<
             let setup = network::Setup { vmcp: &vmcp, home: &home, startup_timeout: work.startup_timeout };
             let result = network::compare(&work, &setup, rounds).await?;
             let label = label.unwrap_or_else(|| format!("HTTP {}", work.label()));
-            let mut out = report::comparison(&label, &result.direct, &result.vmcp);
-            if let Some(cpu) = &result.cpu {
-                out.push_str(&report::cpu_line(cpu));
-            }
-            Ok(out)
+            Ok(report::compared(&label, &result))
         }
         Command::Sessions { load, vmcp, sessions, calls } => {
             let work = Workload::legacy_only(&load)?;

@@ -108,12 +108,17 @@ pub fn comparison(workload: &str, direct: &Summary, vmcp: &Summary) -> String {
     out
 }
 
-/// The CPU cost per request under a comparison table.
-pub fn cpu_line(cpu: &crate::compare::CpuPerRequest) -> String {
-    format!(
-        "\nCPU per request: vMCP {:.1} µs; the backend {:.1} µs direct, {:.1} µs through vMCP.\n",
-        cpu.gateway_us, cpu.backend_direct_us, cpu.backend_vmcp_us
-    )
+/// A comparison's table ([`comparison`]), then its CPU cost per request where it was read.
+pub fn compared(workload: &str, result: &crate::compare::Comparison) -> String {
+    let mut out = comparison(workload, &result.direct, &result.vmcp);
+    if let Some(cpu) = &result.cpu {
+        let _ = writeln!(
+            out,
+            "\nCPU per request: vMCP {:.1} µs; the backend {:.1} µs direct, {:.1} µs through vMCP.",
+            cpu.gateway_us, cpu.backend_direct_us, cpu.backend_vmcp_us
+        );
+    }
+    out
 }
 
 #[cfg(test)]
