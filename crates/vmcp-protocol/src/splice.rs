@@ -40,18 +40,7 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// `b[i]` is `"`; returns the index just past the closing quote.
-pub fn string_end(b: &[u8], i: usize) -> Option<usize> {
-    skip_string(b, i)
-}
-
-/// The index just past the JSON value that starts at byte `i` of `b` (which must be that value's
-/// first byte), read lexically: nothing is validated or allocated. `None` if it does not end.
-pub fn value_end(b: &[u8], i: usize) -> Option<usize> {
-    skip_value(b, i)
-}
-
-/// `b[i]` is `"`; returns the index just past the closing quote.
-fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
+pub fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
     i += 1;
     loop {
         // Most of a list's bytes are inside strings: jump to the next quote or backslash.
@@ -63,17 +52,18 @@ fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
-/// Returns the index just past the value starting at `i`.
-fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+/// The index just past the JSON value that starts at byte `i` of `b` (which must be that value's
+/// first byte), read lexically: nothing is validated or allocated. `None` if it does not end.
+pub fn value_end(b: &[u8], i: usize) -> Option<usize> {
     match *b.get(i)? {
-        b'"' => skip_string(b, i),
+        b'"' => string_end(b, i),
         b'{' | b'[' => {
             let mut depth = 0usize;
             let mut j = i;
             while j < b.len() {
                 match b[j] {
                     b'"' => {
-                        j = skip_string(b, j)?;
+                        j = string_end(b, j)?;
                         continue;
                     }
                     b'{' | b'[' => depth += 1,
@@ -136,14 +126,14 @@ pub fn scan_members<'a>(text: &'a str, mut f: impl FnMut(Member<'a>) -> bool) ->
             return None;
         }
         let start = i;
-        let key_end = skip_string(b, i)?;
+        let key_end = string_end(b, i)?;
         let key = unescape_key(&text[start..key_end]);
         i = skip_ws(b, key_end);
         if b.get(i) != Some(&b':') {
             return None;
         }
         let vstart = skip_ws(b, i + 1);
-        let vend = skip_value(b, vstart)?;
+        let vend = value_end(b, vstart)?;
         if !f(Member { key, span: start..vend, value: &text[vstart..vend] }) {
             return Some(());
         }
@@ -193,7 +183,7 @@ pub fn elements(text: &str) -> Option<Vec<&str>> {
         return Some(out);
     }
     loop {
-        let end = skip_value(b, i)?;
+        let end = value_end(b, i)?;
         out.push(&text[i..end]);
         i = skip_ws(b, end);
         match b.get(i) {
