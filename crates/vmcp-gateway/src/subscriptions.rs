@@ -89,20 +89,25 @@ pub(crate) struct Held {
 #[derive(Default)]
 struct Unsubscribing(std::sync::Mutex<HashMap<(usize, String), Answered>>);
 
+/// A backend connection as a table key: its address (a restarted process is a new connection).
+fn conn(up: &Arc<Upstream>) -> usize {
+    Arc::as_ptr(up) as usize
+}
+
 /// Closed (its sender dropped) once a legacy unsubscribe is answered or given up.
 type Answered = tokio::sync::watch::Receiver<()>;
 
 impl Held {
     /// The unsubscribe a subscribe to `uri` at `up` decided now must wait for, if one is out.
     fn unsubscribe_out(&self, up: &Arc<Upstream>, uri: &str) -> Option<Answered> {
-        lock(&self.unsubscribing.0).get(&(Arc::as_ptr(up) as usize, uri.to_owned())).cloned()
+        lock(&self.unsubscribing.0).get(&(conn(up), uri.to_owned())).cloned()
     }
 
     /// A backend subscription to end, decided now (under the table's lock): a legacy
     /// unsubscribe takes its place in the order of its (connection, URI) here.
     fn end(&self, up: Arc<Upstream>, uri: String, listen: Option<AbortHandle>) -> End {
         let turn = (listen.is_none() && up.is_ready() && up.era() != Some(Era::Modern)).then(|| {
-            let key = (Arc::as_ptr(&up) as usize, uri.clone());
+            let key = (conn(&up), uri.clone());
             let (done, answered) = tokio::sync::watch::channel(());
             let after = lock(&self.unsubscribing.0).insert(key.clone(), answered);
             Turn { unsubscribing: self.unsubscribing.clone(), key, after, done }
@@ -471,7 +476,7 @@ async fn subscribe_at(gw: &Gateway, up: &Arc<Upstream>, uri: &str) -> Result<Opt
     }
     let timeout = subscribe_timeout(up);
     let id = up.next_id();
-    let listen_id = (Arc::as_ptr(up) as usize, id);
+    let listen_id = (conn(up), id);
     let (ack_tx, ack_rx) = tokio::sync::oneshot::channel();
     held(gw).acks.insert(listen_id, ack_tx);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
@@ -555,7 +560,7 @@ pub(crate) fn acknowledged(gw: &Gateway, up: &Arc<Upstream>, params: Option<&str
     else {
         return;
     };
-    if let Some(tx) = held(gw).acks.remove(&(Arc::as_ptr(up) as usize, id)) {
+    if let Some(tx) = held(gw).acks.remove(&(conn(up), id)) {
         let _ = tx.send(());
     }
 }
