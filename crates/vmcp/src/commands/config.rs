@@ -37,20 +37,15 @@ struct Resolved {
 /// naming it (exit 64), never a fall back to the default registry.
 fn resolve(config: Option<&Path>) -> anyhow::Result<Resolved> {
     let home = Home::from_env();
-    let config_path = match config {
-        Some(path) => {
-            match path.try_exists() {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Err(UsageError(format!("config file {} does not exist", path.display())).into());
-                }
-                Err(e) => {
-                    return Err(UsageError(format!("cannot read config file {}: {e}", path.display())).into());
-                }
-            }
-            path.to_path_buf()
-        }
+    let config_path = match config.map(|path| (path, path.try_exists())) {
         None => home.config_file(),
+        Some((path, Ok(true))) => path.to_path_buf(),
+        Some((path, Ok(false))) => {
+            return Err(UsageError(format!("config file {} does not exist", path.display())).into());
+        }
+        Some((path, Err(e))) => {
+            return Err(UsageError(format!("cannot read config file {}: {e}", path.display())).into());
+        }
     };
     let gateway = GatewayConfig::load(&config_path)?;
     let servers_path = std::path::absolute(gateway.servers_path(&config_path, &home))?;
