@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use hdrhistogram::Histogram;
+
 use crate::report::Summary;
-use crate::server::{Servers, Spawn};
+use crate::server::{Servers, Spawn, Stretch};
 use crate::workload::{UsageError, Workload};
 
 /// The figures of both sides.
@@ -59,30 +61,44 @@ pub async fn run(work: &Workload, setup: &Setup<'_>, servers: &mut Servers) -> a
     for i in [direct, through] {
         servers.get(i).drive(work, work.warmup, None).await?;
     }
-    // CPU seconds used during the measured slices: the gateway (vMCP side), the backend per side.
     let gateway = servers.get(through).pid();
     let backends = [servers.get(direct).pid(), gateway.and_then(|g| backend_of(g, &command[0]))];
+    let ids = [direct, through];
+    measure(work.requests, setup.rounds, gateway, backends, async |side, slice, hist| {
+        servers.get(ids[side]).drive(work, slice, Some(hist)).await
+    })
+    .await
+}
+
+/// The measured part of a comparison: `requests` in alternating slices ([`slices`]), each run by
+/// `drive(side, slice, hist)` (side 0 direct, 1 through vMCP), with the CPU time of `gateway`
+/// and of that side's backend, `backends[side]`, read around it.
+pub async fn measure(
+    requests: u64,
+    rounds: u32,
+    gateway: Option<u32>,
+    backends: [Option<u32>; 2],
+    mut drive: impl AsyncFnMut(usize, u64, &mut Histogram<u64>) -> anyhow::Result<Stretch>,
+) -> anyhow::Result<Comparison> {
     let cpu = |pid: Option<u32>| pid.and_then(crate::procs::cpu_secs);
     let mut used = CpuUsed::default();
-    let (mut d, mut v) = (Summary::new(), Summary::new());
-    for (slice, direct_first) in slices(work.requests, setup.rounds) {
-        let order = if direct_first { [0, 1] } else { [1, 0] };
-        for side in order {
-            let (i, summary) = if side == 0 { (direct, &mut d) } else { (through, &mut v) };
+    let mut summaries = [Summary::new(), Summary::new()];
+    for (slice, direct_first) in slices(requests, rounds) {
+        for side in if direct_first { [0, 1] } else { [1, 0] } {
             let before = (cpu(gateway), cpu(backends[side]));
-            let stretch = servers.get(i).drive(work, slice, Some(&mut summary.hist)).await?;
-            summary.add(stretch);
+            let stretch = drive(side, slice, &mut summaries[side].hist).await?;
+            summaries[side].add(stretch);
             used.add(side, before, (cpu(gateway), cpu(backends[side])));
         }
     }
-    let cpu =
-        (gateway.is_some() && backends.iter().all(Option::is_some)).then(|| used.per_request(work.requests));
-    Ok(Comparison { direct: d, vmcp: v, cpu })
+    let cpu = (gateway.is_some() && backends.iter().all(Option::is_some)).then(|| used.per_request(requests));
+    let [direct, vmcp] = summaries;
+    Ok(Comparison { direct, vmcp, cpu })
 }
 
 /// CPU seconds used during the measured slices of a comparison.
 #[derive(Default)]
-pub(crate) struct CpuUsed {
+struct CpuUsed {
     /// vMCP, while the vMCP side ran.
     gateway: f64,
     /// The backend while the direct side ran.
@@ -94,12 +110,7 @@ pub(crate) struct CpuUsed {
 impl CpuUsed {
     /// Count one slice of `side` (0 direct, 1 through vMCP) from the (gateway, backend) CPU
     /// seconds read before and after it; a slice with a reading missing counts nothing.
-    pub(crate) fn add(
-        &mut self,
-        side: usize,
-        before: (Option<f64>, Option<f64>),
-        after: (Option<f64>, Option<f64>),
-    ) {
+    fn add(&mut self, side: usize, before: (Option<f64>, Option<f64>), after: (Option<f64>, Option<f64>)) {
         if let ((Some(g0), Some(b0)), (Some(g1), Some(b1))) = (before, after) {
             if side == 0 {
                 self.backend_direct += b1 - b0;
@@ -110,7 +121,7 @@ impl CpuUsed {
         }
     }
 
-    pub(crate) fn per_request(&self, requests: u64) -> CpuPerRequest {
+    fn per_request(&self, requests: u64) -> CpuPerRequest {
         let us = |secs: f64| secs * 1e6 / requests.max(1) as f64;
         CpuPerRequest {
             gateway_us: us(self.gateway),
@@ -130,7 +141,7 @@ fn backend_of(gateway: u32, program: &str) -> Option<u32> {
 
 /// The measured requests split into `rounds` alternating slices (at most one per request; the
 /// first `requests % rounds` one request longer), each with whether the direct side goes first.
-pub fn slices(requests: u64, rounds: u32) -> impl Iterator<Item = (u64, bool)> {
+fn slices(requests: u64, rounds: u32) -> impl Iterator<Item = (u64, bool)> {
     let rounds = u64::from(rounds).min(requests);
     (0..rounds).map(move |round| (requests / rounds + u64::from(round < requests % rounds), round % 2 == 0))
 }

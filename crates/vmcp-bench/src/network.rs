@@ -15,7 +15,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::compare::{Comparison, CpuUsed, vmcp_start};
+use crate::compare::{Comparison, measure, vmcp_start};
 use crate::envelope::Kind;
 use crate::http_load::{self, HttpError, Session};
 use crate::procs::{self, Proc, Stream};
@@ -83,8 +83,6 @@ async fn compare_on(
     rounds: u32,
     (gateway, backend): (Option<u32>, Option<u32>),
 ) -> anyhow::Result<Comparison> {
-    let cpu = |pid: Option<u32>| pid.and_then(procs::cpu_secs);
-    let mut used = CpuUsed::default();
     let direct = http_load::open_all(direct_url, work.concurrency, work.timeout).await?;
     let through = http_load::open_all(vmcp_url, work.concurrency, work.timeout).await?;
     eprintln!("vmcp-bench: {} sessions open on each side", work.concurrency);
@@ -95,20 +93,12 @@ async fn compare_on(
             .with_context(|| format!("the first `{}` request to `{label}` failed", work.method()))?;
         http_load::drive(label, sessions, work, work.warmup, None).await?;
     }
-    let (mut d, mut v) = (Summary::new(), Summary::new());
-    for (slice, direct_first) in crate::compare::slices(work.requests, rounds) {
-        let order = if direct_first { [0, 1] } else { [1, 0] };
-        for side in order {
-            let (label, sessions) = sides[side];
-            let summary = if side == 0 { &mut d } else { &mut v };
-            let before = (cpu(gateway), cpu(backend));
-            let stretch = http_load::drive(label, sessions, work, slice, Some(&mut summary.hist)).await?;
-            summary.add(stretch);
-            used.add(side, before, (cpu(gateway), cpu(backend)));
-        }
-    }
-    let cpu = (gateway.is_some() && backend.is_some()).then(|| used.per_request(work.requests));
-    Ok(Comparison { direct: d, vmcp: v, cpu })
+    // One backend serves both sides.
+    measure(work.requests, rounds, gateway, [backend, backend], async |side, slice, hist| {
+        let (label, sessions) = sides[side];
+        http_load::drive(label, sessions, work, slice, Some(hist)).await
+    })
+    .await
 }
 
 /// The outcome of the many-sessions run.
