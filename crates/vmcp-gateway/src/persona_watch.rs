@@ -25,24 +25,26 @@ pub async fn watch(
 ) {
     let loaded = book.load().fingerprint();
     let read = store.clone();
-    let swap = |next: Result<Arc<Personas>, PersonaError>| {
-        let next = match next {
-            Ok(next) => next,
-            Err(e) => {
-                tracing::error!("cannot read personas: {e}; keeping the ones loaded");
-                return std::future::ready(());
-            }
-        };
-        for problem in next.problems() {
-            tracing::error!("persona not loaded (its callers are refused): {problem}");
-        }
-        tracing::info!("personas changed; {} loaded", next.len());
-        let old = book.replace(next.clone());
-        notify_changed(&gw, &old, &next);
+    let stamp = move || store.fingerprint();
+    let apply = |next| {
+        swap(&gw, &book, next);
         std::future::ready(())
     };
-    let stamp = move || store.fingerprint();
-    crate::watch::poll(interval, stop, Some(loaded), stamp, move || read.snapshot(), swap).await;
+    crate::watch::poll(interval, stop, Some(loaded), stamp, move || read.snapshot(), apply).await;
+}
+
+/// Swap a snapshot read after a change into `book` and tell the affected sessions.
+fn swap(gw: &Gateway, book: &PersonaBook, next: Result<Arc<Personas>, PersonaError>) {
+    let next = match next {
+        Ok(next) => next,
+        Err(e) => return tracing::error!("cannot read personas: {e}; keeping the ones loaded"),
+    };
+    for problem in next.problems() {
+        tracing::error!("persona not loaded (its callers are refused): {problem}");
+    }
+    tracing::info!("personas changed; {} loaded", next.len());
+    let old = book.replace(next.clone());
+    notify_changed(gw, &old, &next);
 }
 
 /// Did what persona `name` may use change between two snapshots?
