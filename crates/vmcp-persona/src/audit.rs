@@ -144,9 +144,7 @@ impl AuditLog {
         }
         Ok(())
     }
-}
 
-impl AuditLog {
     /// One `write` of `bytes` at the end of the file: how many bytes it took (fewer than given
     /// only if the disk filled up or the file reached its size limit mid-write).
     fn write_once(&self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -236,18 +234,20 @@ impl AuditWriter {
     }
 
     /// Wait (at most `within`) until every line queued before this call is in the file; false
-    /// if that did not happen in time.
+    /// (and a warning) if that did not happen in time.
     pub fn flush(&self, within: Duration) -> bool {
         let (ack, done) = mpsc::sync_channel(1);
-        self.tx.send(Msg::Flush(ack)).is_ok() && done.recv_timeout(within).is_ok()
+        let flushed = self.tx.send(Msg::Flush(ack)).is_ok() && done.recv_timeout(within).is_ok();
+        if !flushed {
+            tracing::warn!("the audit log's last lines may be missing: its writer did not finish in time");
+        }
+        flushed
     }
 }
 
 impl Drop for AuditWriter {
     fn drop(&mut self) {
-        if !self.flush(DROP_FLUSH) {
-            tracing::warn!("the audit log's last lines may be missing: its writer did not finish in time");
-        }
+        self.flush(DROP_FLUSH);
     }
 }
 
