@@ -165,13 +165,19 @@ enum Failure {
 impl Failure {
     fn rpc(&self, server: &str, uri: &str) -> RpcError {
         match self {
-            Self::Refused(why) => RpcError::new(
-                vmcp_protocol::ErrorCode::BackendError,
-                format!("server `{server}` refused the subscription to `{uri}`: {why}"),
-            ),
+            Self::Refused(why) => refused(server, uri, Some(why)),
             Self::Upstream(e) => route::upstream_error(e),
         }
     }
+}
+
+/// The client's error for a subscription the backend refused (`why`: its reason, when known).
+fn refused(server: &str, uri: &str, why: Option<&str>) -> RpcError {
+    let reason = why.map(|w| format!(": {w}")).unwrap_or_default();
+    RpcError::new(
+        vmcp_protocol::ErrorCode::BackendError,
+        format!("server `{server}` refused the subscription to `{uri}`{reason}"),
+    )
 }
 
 /// Long enough for a listen request that lives as long as its subscription.
@@ -188,7 +194,8 @@ pub async fn handle(
     method: &str,
     params: Option<&str>,
 ) -> Result<Reply, RpcError> {
-    handle_as(gw, session, method, method, params).await
+    handle_as(gw, session, method, method, params).await?;
+    Ok(Reply::Result(era::to_client("{}", session).into_owned()))
 }
 
 /// [`handle`], with a refusal audited under `asked`, the method the client sent.
@@ -198,7 +205,7 @@ async fn handle_as(
     method: &str,
     asked: &str,
     params: Option<&str>,
-) -> Result<Reply, RpcError> {
+) -> Result<(), RpcError> {
     let routed = route::resolve(gw, session, method, asked, params)?;
     let m = routed.mounted;
     let uri = splice::get(&routed.params, "uri")
@@ -216,7 +223,7 @@ async fn handle_as(
     } else if let Some(token) = session.unsubscribe(&uri) {
         release_where(gw, session.id, Some(token), &m, &uri);
     }
-    Ok(Reply::Result(era::to_client("{}", session).into_owned()))
+    Ok(())
 }
 
 /// A session's subscribe in `handle` until its acquire completes. Dropped before that (the
@@ -247,7 +254,7 @@ impl Drop for UndoSubscribe<'_> {
 /// A modern client's listen names `uri`: subscribe this session through vMCP.
 pub async fn for_listener(gw: &Arc<Gateway>, session: &Arc<Session>, uri: &str) -> Result<(), RpcError> {
     let params = format!(r#"{{"uri":{}}}"#, splice::quote(uri));
-    handle_as(gw, session, "resources/subscribe", "subscriptions/listen", Some(&params)).await.map(|_| ())
+    handle_as(gw, session, "resources/subscribe", "subscriptions/listen", Some(&params)).await
 }
 
 /// Count the session's subscribe `token` on (server, its replica, uri); the first one subscribes
@@ -324,10 +331,7 @@ async fn acquire_at(
             return Some(Ok(()));
         }
         // Its failure took this session's count back with its own, in the same step.
-        return Some(Err(RpcError::new(
-            vmcp_protocol::ErrorCode::BackendError,
-            format!("server `{}` refused the subscription to `{uri}`", m.spec.id),
-        )));
+        return Some(Err(refused(&m.spec.id, uri, None)));
     };
     let outcome = if modern {
         subscribe_at(gw, &lease.up, uri).await
