@@ -55,6 +55,11 @@ impl RawToken {
     pub fn expiry(&self) -> Option<Expiry> {
         self.expires.as_deref().and_then(|e| timestamp::parse_millis(e).ok()).map(Expiry)
     }
+
+    /// Has the key expired?
+    pub fn expired(&self) -> bool {
+        self.expiry().is_some_and(Expiry::passed)
+    }
 }
 
 /// When a key stops working: an instant, in milliseconds since the Unix epoch.

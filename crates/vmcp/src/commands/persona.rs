@@ -331,7 +331,7 @@ fn token_summary(t: &tokens::RawToken) -> serde_json::Value {
         "label": t.label,
         "created": t.created,
         "expires": t.expires,
-        "expired": t.expiry().is_some_and(Expiry::passed),
+        "expired": t.expired(),
     })
 }
 
@@ -359,7 +359,7 @@ fn print_persona(p: &Persona) {
             }
         }
     }
-    let expired = raw.tokens.iter().filter(|t| t.expiry().is_some_and(Expiry::passed)).count();
+    let expired = raw.tokens.iter().filter(|t| t.expired()).count();
     let expired = if expired > 0 { format!(" ({expired} expired)") } else { String::new() };
     println!("keys:        {}{expired}", raw.tokens.len());
 }
