@@ -28,17 +28,17 @@ pub fn to_backend<'a>(
     to_backend_meta(params, None, up, session)
 }
 
-/// [`to_backend`], given the params' `_meta` object when the caller has read it already
-/// (`None`: not read, looked up here if needed).
+/// [`to_backend`], given what the caller already read of the params' `_meta` object
+/// (`Some(None)`: the params have none; `None`: not read, looked up here if needed).
 pub fn to_backend_meta<'a>(
     params: Option<&'a str>,
-    known_meta: Option<&str>,
+    known_meta: Option<Option<&str>>,
     up: &Upstream,
     session: Option<&Session>,
 ) -> Option<Cow<'a, str>> {
     match up.era() {
         Some(Era::Modern) => {
-            let request_meta = known_meta.or_else(|| {
+            let request_meta = known_meta.unwrap_or_else(|| {
                 params.filter(|p| meta::may_carry_modern(p)).and_then(|p| splice::get(p, "_meta"))
             });
             if request_meta.is_some_and(meta::carries_modern) {

@@ -165,7 +165,7 @@ async fn attempt(
         None => Cow::Borrowed(params),
     };
     // The progress token edit above leaves the version and capabilities where `meta` found them.
-    let params = era::to_backend_meta(Some(&params), meta, &up, Some(session));
+    let params = era::to_backend_meta(Some(&params), Some(meta), &up, Some(session));
     // A modern client cannot take a legacy backend's server-to-client requests: they come back
     // to this call as input requests (`input_bridge`).
     let bridged = session.era() == Some(Era::Modern) && backend_era == Some(Era::Legacy);
