@@ -191,7 +191,7 @@ async fn attempt(
             } else {
                 Vec::new()
             };
-            let known = Known { modern, name: Some(routed.name.clone()), headers };
+            let known = Known { modern, name: routed.name.clone(), headers };
             up.request_known(id, method, params.as_deref(), Some(origin), timeout, known).await
         }
         Some(asked) => {

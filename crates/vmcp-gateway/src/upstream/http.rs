@@ -149,7 +149,7 @@ impl Link {
     ) {
         let (p, headers) = match known {
             Some(k) => {
-                let name = named_by(method).and(k.name);
+                let name = named_by(method).map(|_| k.name);
                 let p = Peek {
                     id: Some(id),
                     method: Some(method.to_owned()),

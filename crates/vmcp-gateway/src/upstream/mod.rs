@@ -108,12 +108,11 @@ pub type ParamHeaders = Vec<(axum::http::HeaderName, axum::http::HeaderValue)>;
 /// What the caller already read from a request it routed, so that the transport does not read
 /// the params again: the HTTP transport's `MCP-Protocol-Version`, `Mcp-Name` and SEP-2243
 /// `Mcp-Param-*` headers come from it. Other transports ignore it.
-#[derive(Default)]
 pub struct Known {
     /// The params carry the modern `_meta` (the backend is modern).
     pub modern: bool,
     /// What the request names, as the backend knows it: a tool or prompt name, a resource URI.
-    pub name: Option<String>,
+    pub name: String,
     pub headers: ParamHeaders,
 }
 
