@@ -183,7 +183,7 @@ pub async fn answer(
         .into_iter()
         .filter(|(i, _)| {
             let server = &mounts.servers[*i].spec.id;
-            view.visible(Subject { server, kind: Kind::Server, name: "" })
+            view.visible(Subject::server(server))
         })
         .collect();
     let pages = join_all(

@@ -267,12 +267,19 @@ pub struct Subject<'a> {
     pub name: &'a str,
 }
 
+impl<'a> Subject<'a> {
+    /// The server itself: may the caller reach it at all?
+    pub fn server(server: &'a str) -> Self {
+        Self { server, kind: Kind::Server, name: "" }
+    }
+}
+
 pub struct Policy;
 
 impl Policy {
     /// May the caller reach this server at all (see anything of it)?
     pub fn may_reach(caller: &Caller, server: &str) -> bool {
-        Self::visible(caller, Subject { server, kind: Kind::Server, name: "" })
+        Self::visible(caller, Subject::server(server))
     }
 
     /// May the caller see this item in a listing? (For many items, take one [`Policy::view`].)

@@ -20,7 +20,7 @@ use vmcp_protocol::{Era, ErrorCode, RpcError, meta};
 
 use crate::era;
 use crate::gateway::{Gateway, Mounted};
-use crate::policy::{Kind, Policy, Subject};
+use crate::policy::{Policy, Subject};
 use crate::route::{Reply, upstream_error};
 use crate::session::Session;
 use crate::upstream::{Origin, Upstream};
@@ -124,8 +124,7 @@ pub async fn handle(
     let task = TaskRef::parse(&task_id).ok_or_else(unknown)?;
     let mounts = gw.mounts();
     let m = mounts.servers.iter().find(|m| m.spec.id == task.server).ok_or_else(unknown)?.clone();
-    Policy::check(&session.caller, Subject { server: &m.spec.id, kind: Kind::Server, name: "" })
-        .map_err(|refused| refused.audited(method))?;
+    Policy::check(&session.caller, Subject::server(&m.spec.id)).map_err(|refused| refused.audited(method))?;
     if task.replica >= m.replicas.len() {
         return Err(unknown());
     }
@@ -197,7 +196,7 @@ async fn list(gw: &Gateway, session: &Arc<Session>, params: Option<&str>) -> Res
                 && up
                     .handshake()
                     .is_some_and(|h| splice::get_path(h.capabilities.get(), &["tasks", "list"]).is_some())
-                && view.visible(Subject { server: &m.spec.id, kind: Kind::Server, name: "" })
+                && view.visible(Subject::server(&m.spec.id))
         })
         .cloned()
         .collect();
