@@ -269,11 +269,9 @@ fn a_resumed_get_stream_replays_the_events_it_missed() {
 
 #[test]
 fn gateways_chain_over_http_sse_and_websocket() {
-    let inner_home = Home::new().fixture("f", &[]);
-    inner_home.write_servers();
-    let inner = Server::start(inner_home.path(), &["--http", "127.0.0.1:0", "--ws", "127.0.0.1:0"]);
+    let (_inner_home, inner) = fixture_server(None, &["--http", "127.0.0.1:0", "--ws", "127.0.0.1:0"]);
     let http = inner.url();
-    let sse = format!("http://{}/sse", inner.http.as_deref().unwrap());
+    let sse = format!("{}/sse", inner.base());
     let ws = format!("ws://{}", inner.ws.as_deref().unwrap());
 
     let outer = Home::new()
@@ -303,9 +301,7 @@ fn an_http_upstream_that_restarts_loses_at_most_the_call_in_flight() {
         l.local_addr().unwrap().port()
     };
     let addr = format!("127.0.0.1:{port}");
-    let inner_home = Home::new().fixture("f", &[]);
-    inner_home.write_servers();
-    let mut inner = Server::start(inner_home.path(), &["--http", &addr]);
+    let (inner_home, mut inner) = fixture_server(None, &["--http", &addr]);
     // `m` is probed and spoken to in the modern era (stateless); `l` is forced to legacy, so it
     // holds a session that the restart destroys.
     let outer = Home::new()
