@@ -6,7 +6,7 @@ use vmcp_protocol::splice;
 use vmcp_protocol::{ErrorCode, RpcError};
 
 use crate::gateway::{Gateway, Mounted};
-use crate::policy::{Kind, Policy, Subject};
+use crate::policy::Policy;
 use crate::resilience::Health;
 use crate::session::Session;
 use crate::upstream::Status;
@@ -19,13 +19,8 @@ pub fn handle(
     params: Option<&str>,
 ) -> Result<String, RpcError> {
     let mounts = gw.mounts();
-    let visible: Vec<&std::sync::Arc<Mounted>> = mounts
-        .servers
-        .iter()
-        .filter(|m| {
-            Policy::visible(&session.caller, Subject { server: &m.spec.id, kind: Kind::Server, name: "" })
-        })
-        .collect();
+    let visible: Vec<&std::sync::Arc<Mounted>> =
+        mounts.servers.iter().filter(|m| Policy::may_reach(&session.caller, &m.spec.id)).collect();
     let value = match method {
         "vmcp/servers/list" => json!({ "servers": visible.iter().map(|m| summary(m)).collect::<Vec<_>>() }),
         "vmcp/servers/info" => {

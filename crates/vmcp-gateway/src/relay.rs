@@ -22,6 +22,7 @@ use vmcp_protocol::{Era, ErrorCode, Message, RpcError, message};
 
 use crate::gateway::Gateway;
 use crate::log_level::LogLevel;
+use crate::policy::Policy;
 use crate::route::Reply;
 use crate::session::Session;
 use crate::upstream::{Events, Upstream};
@@ -109,7 +110,11 @@ fn notification(gw: &Arc<Gateway>, up: &Arc<Upstream>, msg: Message) {
                 _ => None,
             };
             let line = message::notification(method, renamed.as_deref().or(params));
-            for s in gw.sessions().iter().filter(|s| s.era() != Some(Era::Modern) && sees(s, up.id())) {
+            for s in gw
+                .sessions()
+                .iter()
+                .filter(|s| s.era() != Some(Era::Modern) && Policy::may_reach(&s.caller, up.id()))
+            {
                 s.try_send(line.clone());
             }
         }
@@ -137,7 +142,9 @@ fn log_message(gw: &Gateway, up: &Upstream, params: Option<&str>) {
         }
         return;
     }
-    for s in gw.sessions().iter().filter(|s| s.era() != Some(Era::Modern) && sees(s, up.id())) {
+    for s in
+        gw.sessions().iter().filter(|s| s.era() != Some(Era::Modern) && Policy::may_reach(&s.caller, up.id()))
+    {
         if s.log_level_for(None).is_none_or(|min| level >= min) {
             s.try_send(line.clone());
         }
@@ -155,20 +162,12 @@ fn fan_out(gw: &Gateway, server: &str, method: &str, params: Option<&str>, uri: 
                 &s.caller,
                 crate::policy::Subject { server, kind: crate::policy::Kind::Resource, name: u },
             ),
-            None => sees(&s, server),
+            None => Policy::may_reach(&s.caller, server),
         };
         if allowed {
             s.notify(method, params, uri);
         }
     }
-}
-
-/// May this session hear from `server` at all?
-fn sees(s: &Session, server: &str) -> bool {
-    crate::policy::Policy::visible(
-        &s.caller,
-        crate::policy::Subject { server, kind: crate::policy::Kind::Server, name: "" },
-    )
 }
 
 /// A modern backend tags its notifications with vMCP's own listen id; that means nothing to a client.
