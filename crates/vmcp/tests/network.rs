@@ -60,10 +60,6 @@ fn modern_headers<'a>(method: &'a str, name: Option<&'a str>) -> Vec<(&'a str, &
     h
 }
 
-fn modern_meta() -> Value {
-    json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} })
-}
-
 #[test]
 fn streamable_http_sessions_security_and_errors() {
     let (_home, server) = fixture_server(None, &["--http", "127.0.0.1:0"]);

@@ -14,10 +14,6 @@ fn answer(body: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {body}"))
 }
 
-fn modern_meta() -> Value {
-    json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} })
-}
-
 /// One way to reach the gateway, as one persona.
 trait Front {
     fn name(&self) -> &'static str;

@@ -162,7 +162,7 @@ fn a_client_that_closes_its_input_right_after_its_requests_gets_every_answer() {
 fn a_listen_open_when_the_input_closes_ends_with_its_result() {
     let home = Home::new().fixture("f", &[]);
     let mut gw = home.start();
-    let meta = json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} });
+    let meta = modern_meta();
     gw.send(&json!({ "jsonrpc": "2.0", "id": 7, "method": "subscriptions/listen",
         "params": { "notifications": { "toolsListChanged": true }, "_meta": meta } }));
     gw.notification("notifications/subscriptions/acknowledged");

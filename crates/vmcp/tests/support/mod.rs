@@ -497,3 +497,8 @@ fn rand_u32() -> u32 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(Instant::now()) as u32
 }
+
+/// The `_meta` every modern (2026-07-28) request carries: the version and empty capabilities.
+pub fn modern_meta() -> Value {
+    json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {} })
+}
